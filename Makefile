@@ -1,0 +1,123 @@
+# hubzip - build, test, run, bench.  See README.md.
+#
+#   make            build build/hubzip
+#   make run        install what is missing, build, ingest the --mini corpus into ./data, print stats
+#   make test       install what tests need, build, run every test (normal + ASan/UBSan)
+#   make bench      ingest/restore a corpus (CORPUS=DIR) side by side with zstd; see tests/bench/
+#   make asan|ubsan run the unit tests and fuzz replays under a sanitizer
+#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#   make clean
+
+B        ?= build
+CC       ?= cc
+OPT      ?= -O2 -g
+SAN      ?=
+PKGS     := libzstd jansson libxxhash sqlite3 libcrypto
+WARN     := -Wall -Wextra -Werror -Wvla -Wstrict-prototypes -Wmissing-prototypes -Wshadow
+CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing
+LDFLAGS  += $(SAN)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -ljansson -lxxhash -lsqlite3 -lcrypto) -lpthread -lm
+CORPUS_MINI ?= /var/tmp/mhub-corpus/mini
+CORPUS   ?= /var/tmp/mhub-corpus/public
+
+# Modules, in dependency order: common <- delta <- store <- api <- daemon.
+LIB_SRC  := $(wildcard common/*.c) $(wildcard delta/*.c) $(wildcard store/*.c) $(wildcard api/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/migrations.o
+BIN_SRC  := $(wildcard daemon/*.c)
+BIN_OBJ  := $(BIN_SRC:%.c=$(B)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/replay_%)
+MIGRATIONS := $(sort $(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql))
+DEPS_STAMP := build/.deps-ok
+
+.PHONY: all deps test test-unit test-fuzz test-integration test-layers asan ubsan fuzz run bench clean
+.SECONDARY:
+
+all: $(B)/hubzip
+
+# Install the Debian packages the build needs when something is missing.
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): deploy/install-deps.sh
+	@deploy/install-deps.sh
+	@mkdir -p $(dir $@) && touch $@
+
+$(B)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/gen/migrations.c: $(MIGRATIONS) migrations/embed.sh
+	@mkdir -p $(dir $@)
+	sh migrations/embed.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/migrations.o: $(B)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/libhubzip.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/hubzip: $(BIN_OBJ) $(B)/libhubzip.a
+	$(CC) $(LDFLAGS) -o $@ $(BIN_OBJ) $(B)/libhubzip.a $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libhubzip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(B)/libhubzip.a $(LDLIBS) -lcmocka
+
+$(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libhubzip.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libhubzip.a $(LDLIBS)
+
+test-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; HZ_FIXTURES=tests/fixtures $$t; done
+
+test-fuzz: $(FUZZ_REPLAY)
+	@set -e; for t in $(FUZZ_REPLAY); do n=$${t##*/replay_fuzz_}; \
+		echo "== $$t tests/fuzz/corpus/$$n"; $$t tests/fuzz/corpus/$$n; done
+
+test-layers:
+	@sh tests/check-layers.sh
+
+test-integration: $(B)/hubzip
+	@set -e; for t in $(sort $(wildcard tests/integration/*.sh)); do echo "== $$t"; \
+		HUBZIP=$(B)/hubzip CORPUS_MINI=$(CORPUS_MINI) sh $$t; done
+
+test: deps test-layers
+	deploy/install-deps.sh --test
+	$(MAKE) test-unit test-fuzz
+	$(MAKE) asan
+	$(MAKE) ubsan
+	$(MAKE) test-integration
+	@echo "all tests passed"
+
+asan:
+	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-fuzz
+
+ubsan:
+	$(MAKE) B=build/ubsan OPT="-O1 -g" \
+		SAN="-fsanitize=undefined -fno-sanitize-recover=all" test-unit test-fuzz
+
+# libFuzzer targets (clang): build/fuzz/fuzz_<name>; run e.g.
+#   build/fuzz/fuzz_safetensors -max_total_time=600 tests/fuzz/corpus/safetensors
+fuzz:
+	$(MAKE) B=build/fuzz CC=clang OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined" build/fuzz/libhubzip.a
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+		echo "clang $$f -> build/fuzz/$$n"; \
+		clang $(CPPFLAGS) -I. -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
+			-o build/fuzz/$$n $$f build/fuzz/libhubzip.a $(LDLIBS); done
+
+run: all
+	deploy/run.sh $(B)/hubzip $(CORPUS_MINI)
+
+bench: all
+	deploy/install-deps.sh --bench
+	python3 tests/bench/bench.py --hubzip $(B)/hubzip --corpus $(CORPUS)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

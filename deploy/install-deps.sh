@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs the Debian packages hubzip needs, only those missing (idempotent).
+#   install-deps.sh          build dependencies
+#   install-deps.sh --test   and what `make test` needs (cmocka, clang for fuzzing, python3-numpy for the corpus)
+#   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time)
+set -eu
+
+BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev"
+TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-numpy ca-certificates"
+BENCH="zstd time python3 python3-numpy"
+
+want=$BUILD
+case "${1:-}" in
+--test) want="$BUILD $TEST" ;;
+--bench) want="$BUILD $BENCH" ;;
+"") ;;
+*) echo "usage: $0 [--test|--bench]" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+# the corpus builder fetches npm packages; npm may come from Debian or NodeSource
+case " $want " in *" libcmocka-dev "*) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+		echo "install-deps: missing packages:$missing (run as root: apt-get install$missing)" >&2
+		exit 1
+	fi
+else
+	SUDO=
+fi
+echo "install-deps: installing:$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,70 @@
+/*
+ * store/safetensors.h - a strict parser for the safetensors header.
+ *
+ * A safetensors file is: 8 bytes little-endian N, then N bytes of UTF-8
+ * JSON (an object mapping tensor names to {"dtype","shape","data_offsets"}
+ * plus an optional "__metadata__" object of string values), then the data
+ * section.  data_offsets are relative to the start of the data section
+ * (byte 8 + N).
+ *
+ * The parser is given the header bytes and the file size; it reads nothing
+ * itself.  Every check that fails names what failed: the byte offset in the
+ * file and the tensor name.
+ */
+#ifndef HZ_STORE_SAFETENSORS_H
+#define HZ_STORE_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Default limit on N, the JSON header length (as the reference's 100 MB). */
+#define ST_HEADER_MAX_DEFAULT (100u << 20)
+#define ST_MAX_DIMS 64
+
+struct st_tensor {
+	char *name;		/* NUL-terminated, owned by the st_file */
+	int dtype;		/* enum hz_dtype */
+	unsigned ndim;
+	uint64_t *shape;	/* ndim entries, owned by the st_file */
+	uint64_t begin, end;	/* absolute byte offsets in the file */
+};
+
+struct st_file {
+	uint64_t header_len;	/* N */
+	uint64_t data_start;	/* 8 + N */
+	uint64_t file_size;
+	size_t ntensors;
+	struct st_tensor *tensors; /* sorted by begin (ties: by name) */
+	char *metadata_json;	/* compact JSON of "__metadata__" or NULL */
+};
+
+/*
+ * Reads N from the first 8 bytes of a file of file_size bytes and checks
+ * it against max_header (0 = ST_HEADER_MAX_DEFAULT) and the file size.
+ * Returns 0 with *out = N, or HZ_EINVAL with the reason as the error
+ * message (hz_error_msg()).
+ */
+int st_header_len(uint64_t *out, const uint8_t first8[8], uint64_t file_size,
+		  uint64_t max_header);
+
+/*
+ * Parses the N header bytes json[0..n) of a file of file_size bytes.
+ * Checks: valid UTF-8 JSON object; every entry but "__metadata__" is a
+ * tensor with a known dtype, a shape of non-negative integers, and
+ * data_offsets [b, e] with b <= e, e within the data section, e - b equal
+ * to product(shape) x element size (overflow-checked); no two tensors
+ * overlap; no duplicate names; "__metadata__" maps strings to strings.
+ * Gaps between tensors and bytes after the last one are allowed (they are
+ * kept verbatim by the store).
+ *
+ * On success returns 0 and *out owns a new st_file (free with
+ * st_file_free).  On failure returns HZ_EINVAL or HZ_EUNSUPPORTED (an
+ * unknown dtype) or HZ_ENOMEM, with a message naming the offset and tensor.
+ */
+int st_parse(struct st_file **out, const uint8_t *json, size_t n,
+	     uint64_t file_size);
+
+/* Frees f; NULL is a no-op. */
+void st_file_free(struct st_file *f);
+
+#endif
