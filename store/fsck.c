@@ -1,0 +1,337 @@
+/*
+ * store/fsck.c - re-read everything and verify every checksum and hash.
+ *
+ * Packs: each indexed pack exists with its recorded size and header.
+ * Files: every distinct file referenced by a revision is streamed once:
+ * its segments must tile [0, size) with objects of matching sizes; every
+ * block is decoded and its checksum verified; the file's SHA-256 and, the
+ * first time an object is seen, the object's SHA-256 are recomputed.
+ * Objects no file references are verified on their own.  Damaged files
+ * are reported as "repo@commit:path" for every revision that holds them.
+ */
+#include "store/store_int.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "delta/delta.h"
+
+struct fsck {
+	struct store *s;
+	struct store_fsck_result *res;
+	void (*report)(void *, const char *);
+	void *payload;
+	store_progress_fn progress;
+	void *progress_payload;
+	uint64_t total;
+	sqlite3_stmt *blocks, *segs, *obj, *mark, *seen;
+	struct hz_sha256 fsha, osha;
+};
+
+static void problem(struct fsck *k, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(struct fsck *k, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	k->res->problems++;
+	if (k->report)
+		k->report(k->payload, line);
+}
+
+static int check_packs(struct fsck *k)
+{
+	struct store *s = k->s;
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st, "SELECT name, size FROM packs ORDER BY id");
+
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		uint64_t size = (uint64_t)sqlite3_column_int64(st, 1);
+		char *path = pack_path(s, name);
+		uint8_t hdr[PACK_HDR];
+		struct stat sb;
+		int fd;
+
+		if (!path) {
+			rc = hz_error_set(HZ_ENOMEM, "out of memory");
+			break;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &sb)) {
+			problem(k, "pack %s: missing", name);
+		} else if ((uint64_t)sb.st_size != size) {
+			problem(k, "pack %s: %llu bytes on disk, %llu in the index", name,
+				(unsigned long long)sb.st_size, (unsigned long long)size);
+		} else if (hz_pread_all(fd, hdr, sizeof(hdr), 0) || memcmp(hdr, PACK_MAGIC, 8)) {
+			problem(k, "pack %s: bad header", name);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(path);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Verifies object obj (size osize, sha expect), feeding its bytes to
+ * fsha if non-NULL.  Returns 0 if sound, 1 if damaged, < 0 on error. */
+static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
+			const uint8_t *expect, struct hz_sha256 *fsha)
+{
+	struct store *s = k->s;
+	sqlite3_stmt *st = k->blocks;
+	uint64_t pos = 0;
+	uint8_t d[HZ_SHA256_LEN];
+	int damaged = 0, step;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, obj);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t raw_off = (uint64_t)sqlite3_column_int64(st, 0);
+		uint32_t raw_len = (uint32_t)sqlite3_column_int64(st, 1);
+		size_t got;
+
+		k->res->blocks_checked++;
+		if (raw_off != pos) {
+			problem(k, "object %lld: blocks leave a hole at %llu", (long long)obj,
+				(unsigned long long)pos);
+			damaged = 1;
+			break;
+		}
+		if (pack_block_read(s, sqlite3_column_int64(st, 2),
+				    (uint64_t)sqlite3_column_int64(st, 3),
+				    (uint32_t)sqlite3_column_int64(st, 4), raw_len,
+				    (uint64_t)sqlite3_column_int64(st, 5), &got)) {
+			problem(k, "object %lld: %s", (long long)obj, hz_error_msg());
+			damaged = 1;
+			break;
+		}
+		hz_sha256_update(&k->osha, s->raw_buf, got);
+		if (fsha)
+			hz_sha256_update(fsha, s->raw_buf, got);
+		pos += got;
+		k->res->bytes_checked += got;
+		if (k->progress)
+			k->progress(k->progress_payload, k->res->bytes_checked, k->total);
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return db_error(s, "cannot read blocks");
+	hz_sha256_final(&k->osha, d);
+	if (!damaged && pos != osize) {
+		problem(k, "object %lld: blocks hold %llu bytes, the object %llu", (long long)obj,
+			(unsigned long long)pos, (unsigned long long)osize);
+		damaged = 1;
+	}
+	if (!damaged && memcmp(d, expect, HZ_SHA256_LEN)) {
+		problem(k, "object %lld: sha256 mismatch", (long long)obj);
+		damaged = 1;
+	}
+	k->res->objects_checked++;
+	if (damaged)
+		k->res->objects_damaged++;
+	/* remember the verdict so that shared objects are decoded once */
+	sqlite3_reset(k->mark);
+	sqlite3_bind_int64(k->mark, 1, obj);
+	sqlite3_bind_int(k->mark, 2, damaged);
+	if (sqlite3_step(k->mark) != SQLITE_DONE) {
+		sqlite3_reset(k->mark);
+		return db_error(s, "cannot record fsck state");
+	}
+	sqlite3_reset(k->mark);
+	return damaged;
+}
+
+/* -1 unseen, 0 sound, 1 damaged */
+static int seen(struct fsck *k, int64_t obj)
+{
+	int v = -1;
+
+	sqlite3_reset(k->seen);
+	sqlite3_bind_int64(k->seen, 1, obj);
+	if (sqlite3_step(k->seen) == SQLITE_ROW)
+		v = sqlite3_column_int(k->seen, 0);
+	sqlite3_reset(k->seen);
+	return v;
+}
+
+static void report_file(struct fsck *k, int64_t file_id, const char *why)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (db_prepare(k->s, &st, "SELECT r.name, v.commit_id, f.path FROM revision_files f"
+				  " JOIN revisions v ON v.id = f.revision_id"
+				  " JOIN repos r ON r.id = v.repo_id WHERE f.file_id = ?"
+				  " ORDER BY r.name, v.id, f.path"))
+		return;
+	sqlite3_bind_int64(st, 1, file_id);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		problem(k, "damaged: %s@%s:%s (%s)", sqlite3_column_text(st, 0),
+			sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), why);
+	sqlite3_finalize(st);
+}
+
+static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint8_t *sha)
+{
+	sqlite3_stmt *st = k->segs;
+	uint64_t pos = 0;
+	const char *why = NULL;
+	int rc = 0, step;
+	bool hashed = true;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, file_id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t len = (uint64_t)sqlite3_column_int64(st, 1);
+		int64_t obj = sqlite3_column_int64(st, 2);
+		uint64_t osize = (uint64_t)sqlite3_column_int64(st, 3);
+		int v;
+
+		if (off != pos || len != osize || sqlite3_column_bytes(st, 4) != HZ_SHA256_LEN) {
+			why = "index segments do not tile the file";
+			break;
+		}
+		v = seen(k, obj);
+		if (v < 0) {
+			v = check_object(k, obj, osize, sqlite3_column_blob(st, 4),
+					 hashed ? &k->fsha : NULL);
+			if (v < 0) {
+				rc = v;
+				break;
+			}
+		} else if (v == 0 && hashed) {
+			/* sound and verified before: the file hash still needs
+			 * its bytes */
+			struct store_fsck_result save = *k->res;
+
+			v = check_object(k, obj, osize, sqlite3_column_blob(st, 4), &k->fsha);
+			k->res->objects_checked = save.objects_checked;
+			k->res->objects_damaged = save.objects_damaged;
+			if (v < 0) {
+				rc = v;
+				break;
+			}
+		}
+		if (v == 1) {
+			why = "a stored object is damaged";
+			hashed = false;
+		}
+		pos = off + len;
+	}
+	sqlite3_reset(st);
+	if (!rc && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = db_error(k->s, "cannot read segments");
+	if (!rc && !why && pos != size)
+		why = "index segments do not cover the file";
+	if (!rc && !why) {
+		uint8_t d[HZ_SHA256_LEN];
+
+		hz_sha256_final(&k->fsha, d);
+		if (memcmp(d, sha, HZ_SHA256_LEN))
+			why = "sha256 mismatch";
+	} else {
+		uint8_t d[HZ_SHA256_LEN];
+
+		hz_sha256_final(&k->fsha, d); /* reset */
+	}
+	k->res->files_checked++;
+	if (!rc && why) {
+		k->res->files_damaged++;
+		report_file(k, file_id, why);
+	}
+	return rc;
+}
+
+int store_fsck(struct store *s, struct store_fsck_result *out,
+	       void (*report)(void *payload, const char *line), void *payload,
+	       store_progress_fn progress, void *progress_payload)
+{
+	struct fsck k = { .s = s, .res = out, .report = report, .payload = payload,
+			  .progress = progress, .progress_payload = progress_payload };
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = hz_sha256_init(&k.fsha);
+	if (!rc)
+		rc = hz_sha256_init(&k.osha);
+	if (!rc)
+		rc = db_exec(s, "CREATE TEMP TABLE IF NOT EXISTS fsck_seen(object_id INTEGER"
+				" PRIMARY KEY, damaged INTEGER NOT NULL); DELETE FROM fsck_seen;");
+	if (!rc)
+		rc = db_prepare(s, &k.blocks,
+				"SELECT raw_off, raw_len, pack_id, pack_off, enc_len, checksum"
+				" FROM blocks WHERE object_id = ? ORDER BY raw_off");
+	if (!rc)
+		rc = db_prepare(s, &k.segs,
+				"SELECT sg.file_off, sg.length, sg.object_id, o.size, o.sha256"
+				" FROM segments sg JOIN objects o ON o.id = sg.object_id"
+				" WHERE sg.file_id = ? ORDER BY sg.file_off");
+	if (!rc)
+		rc = db_prepare(s, &k.mark, "INSERT OR REPLACE INTO fsck_seen VALUES (?, ?)");
+	if (!rc)
+		rc = db_prepare(s, &k.seen, "SELECT damaged FROM fsck_seen WHERE object_id = ?");
+	if (!rc) {
+		sqlite3_stmt *q = NULL;
+
+		rc = db_prepare(s, &q, "SELECT coalesce(sum(size), 0) FROM files");
+		if (!rc && sqlite3_step(q) == SQLITE_ROW)
+			k.total = (uint64_t)sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	if (!rc)
+		rc = check_packs(&k);
+	if (!rc)
+		rc = db_prepare(s, &st, "SELECT id, size, sha256 FROM files ORDER BY id");
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+			problem(&k, "file %lld: bad sha256 in the index",
+				(long long)sqlite3_column_int64(st, 0));
+			continue;
+		}
+		rc = check_file(&k, sqlite3_column_int64(st, 0),
+				(uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* objects no file holds (tensor rows only, e.g. empty tensors) */
+	if (!rc)
+		rc = db_prepare(s, &st, "SELECT id, size, sha256 FROM objects WHERE id NOT IN"
+					" (SELECT object_id FROM fsck_seen)");
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int v;
+
+		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+			problem(&k, "object %lld: bad sha256 in the index",
+				(long long)sqlite3_column_int64(st, 0));
+			continue;
+		}
+		v = check_object(&k, sqlite3_column_int64(st, 0),
+				 (uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
+				 NULL);
+		if (v < 0)
+			rc = v;
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(k.blocks);
+	sqlite3_finalize(k.segs);
+	sqlite3_finalize(k.mark);
+	sqlite3_finalize(k.seen);
+	hz_sha256_release(&k.fsha);
+	hz_sha256_release(&k.osha);
+	db_exec(s, "DELETE FROM fsck_seen");
+	return rc;
+}

@@ -1,0 +1,1069 @@
+/*
+ * store/ingest.c - ingest sessions: parse, hash, deduplicate, encode, commit.
+ *
+ * Each file is read twice at most.  Pass 1 streams the whole file once,
+ * computing the file's SHA-256 and the SHA-256 of every segment (the
+ * safetensors header, each tensor's bytes, any gap or trailing bytes; a
+ * non-safetensors file is one segment).  A file or segment whose hash is
+ * already stored (or already added in this session) costs only metadata.
+ * Pass 2 reads each new segment again, block by block, encodes it into the
+ * session's pack and checks that the bytes did not change since pass 1.
+ * Memory is bounded by one block plus per-segment bookkeeping.
+ *
+ * Nothing is visible until store_ingest_commit: it fsyncs the packs,
+ * renames them into place, then inserts every row in one transaction.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "common/bytes.h"
+#include "common/dtype.h"
+#include "common/error.h"
+#include "delta/delta.h"
+#include "store/safetensors.h"
+
+struct pend_block {
+	uint64_t raw_off;
+	uint64_t pack_off;
+	uint64_t checksum;
+	uint32_t raw_len, enc_len;
+	uint32_t pack;		/* index into in->packs */
+	uint8_t codec;
+};
+
+struct pend_object {
+	uint8_t sha[HZ_SHA256_LEN];
+	int kind, dtype;
+	uint64_t size, stored;
+	size_t first_block, nblocks;
+	int64_t id;		/* row id: known when stored before the session */
+};
+
+struct pend_seg {
+	uint64_t file_off, length;
+	size_t obj;		/* index into in->objs */
+	int role, dtype;
+};
+
+struct pend_tensor {
+	char *name;
+	char *shape;		/* JSON array */
+	int dtype;
+	uint64_t file_off;
+	size_t obj;
+};
+
+struct pend_file {
+	char *path;
+	uint8_t sha[HZ_SHA256_LEN];
+	uint64_t size;
+	int format;
+	int64_t id;		/* row id if the file was stored before */
+	long same_as;		/* index of an earlier file of the session, or -1 */
+	size_t first_seg, nsegs;
+	size_t first_tensor, ntensors;
+};
+
+struct pend_pack {
+	char name[33];
+	char *tmp_path;
+	int fd;
+	uint64_t size;
+	int64_t id;
+};
+
+#define VEC(T) struct { T *v; size_t n, cap; }
+
+struct store_ingest {
+	struct store *s;
+	char *repo, *ref;
+	int replace;
+	int done;		/* committed or failed: only free is allowed */
+	store_progress_fn progress;
+	void *progress_payload;
+	uint64_t progress_done;
+	uint8_t *buf;		/* DELTA_BLOCK_MAX read buffer */
+	uint8_t *enc;		/* delta_block_bound(DELTA_BLOCK_MAX) */
+	VEC(struct pend_block) blocks;
+	VEC(struct pend_object) objs;
+	VEC(struct pend_seg) segs;
+	VEC(struct pend_tensor) tensors;
+	VEC(struct pend_file) files;
+	VEC(struct pend_pack) packs;
+	size_t *map;		/* open-addressed sha -> objs index + 1 */
+	size_t map_cap;
+	struct hz_sha256 file_sha, seg_sha;
+	sqlite3_stmt *find_obj, *find_file;
+};
+
+static int vec_grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	p = realloc(*v, ncap * elem);
+	if (!p)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	*v = p;
+	*cap = ncap;
+	return 0;
+}
+
+#define VEC_PUSH(vec, out_ptr)                                               \
+	(vec_grow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof(*(vec).v))    \
+		 ? HZ_ENOMEM                                                   \
+		 : ((out_ptr) = &(vec).v[(vec).n++], memset((out_ptr), 0, sizeof(*(out_ptr))), 0))
+
+/* ---- the session's object map ------------------------------------------ */
+
+static size_t map_slot(const uint8_t *sha, size_t cap)
+{
+	return (size_t)hz_load64(sha) & (cap - 1);
+}
+
+static long map_find(struct store_ingest *in, const uint8_t *sha)
+{
+	size_t i;
+
+	if (!in->map_cap)
+		return -1;
+	for (i = map_slot(sha, in->map_cap);; i = (i + 1) & (in->map_cap - 1)) {
+		size_t e = in->map[i];
+
+		if (!e)
+			return -1;
+		if (!memcmp(in->objs.v[e - 1].sha, sha, HZ_SHA256_LEN))
+			return (long)(e - 1);
+	}
+}
+
+static int map_insert(struct store_ingest *in, size_t idx)
+{
+	size_t i;
+
+	if ((in->objs.n + 1) * 2 > in->map_cap) {
+		size_t ncap = in->map_cap ? in->map_cap * 2 : 1024;
+		size_t *nmap = calloc(ncap, sizeof(*nmap));
+
+		if (!nmap)
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		for (i = 0; i < in->map_cap; i++) {
+			size_t e = in->map[i], j;
+
+			if (!e)
+				continue;
+			for (j = map_slot(in->objs.v[e - 1].sha, ncap); nmap[j];
+			     j = (j + 1) & (ncap - 1))
+				;
+			nmap[j] = e;
+		}
+		free(in->map);
+		in->map = nmap;
+		in->map_cap = ncap;
+	}
+	for (i = map_slot(in->objs.v[idx].sha, in->map_cap); in->map[i];
+	     i = (i + 1) & (in->map_cap - 1))
+		;
+	in->map[i] = idx + 1;
+	return 0;
+}
+
+/* ---- packs ------------------------------------------------------------- */
+
+static int pack_start(struct store_ingest *in)
+{
+	struct pend_pack *p;
+	uint8_t name[16], hdr[PACK_HDR];
+	char file[64];
+	int rc;
+
+	rc = VEC_PUSH(in->packs, p);
+	if (rc)
+		return rc;
+	p->fd = -1;
+	rc = hz_random(name, sizeof(name));
+	if (rc)
+		return rc;
+	hz_hex(p->name, name, sizeof(name));
+	snprintf(file, sizeof(file), "%s.pack.tmp", p->name);
+	p->tmp_path = hz_path_join(in->s->tmp_dir, file);
+	if (!p->tmp_path)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	p->fd = open(p->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (p->fd < 0)
+		return hz_error_set_errno(HZ_ERROR, "cannot create pack '%s'", p->tmp_path);
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, PACK_MAGIC, 8);
+	memcpy(hdr + 8, name, sizeof(name));
+	rc = hz_write_all(p->fd, hdr, sizeof(hdr));
+	if (rc)
+		return hz_error_set(rc, "cannot write pack '%s': %s", p->name,
+				    rc == HZ_ENOSPC ? "no space left on device" : "write failed");
+	p->size = PACK_HDR;
+	return 0;
+}
+
+/* Appends one encoded block to the current pack; sets *pack, *off. */
+static int pack_append(struct store_ingest *in, const uint8_t *blk, size_t n,
+		       uint32_t *pack, uint64_t *off)
+{
+	struct pend_pack *p;
+	int rc;
+
+	if (!in->packs.n || in->packs.v[in->packs.n - 1].size >= PACK_TARGET_SIZE) {
+		rc = pack_start(in);
+		if (rc)
+			return rc;
+	}
+	p = &in->packs.v[in->packs.n - 1];
+	rc = hz_write_all(p->fd, blk, n);
+	if (rc)
+		return hz_error_set(rc, "cannot write pack '%s': %s", p->name,
+				    rc == HZ_ENOSPC ? "no space left on device" : "write failed");
+	*pack = (uint32_t)(in->packs.n - 1);
+	*off = p->size;
+	p->size += n;
+	return 0;
+}
+
+/* ---- session ----------------------------------------------------------- */
+
+int store_ingest_begin(struct store_ingest **out, struct store *s,
+		       const char *repo, const char *ref)
+{
+	struct store_ingest *in;
+	int rc;
+
+	*out = NULL;
+	rc = store_repo_name_check(repo);
+	if (!rc)
+		rc = store_ref_name_check(ref);
+	if (rc)
+		return rc;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	in->s = s;
+	in->repo = hz_strdup(repo);
+	in->ref = hz_strdup(ref);
+	in->buf = malloc(DELTA_BLOCK_MAX);
+	in->enc = malloc(delta_block_bound(DELTA_BLOCK_MAX));
+	if (!in->repo || !in->ref || !in->buf || !in->enc) {
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = hz_sha256_init(&in->file_sha);
+	if (!rc)
+		rc = hz_sha256_init(&in->seg_sha);
+	if (!rc)
+		rc = db_prepare(s, &in->find_obj, "SELECT id FROM objects WHERE sha256 = ?");
+	if (!rc)
+		rc = db_prepare(s, &in->find_file, "SELECT id FROM files WHERE sha256 = ?");
+	if (rc)
+		goto fail;
+	*out = in;
+	return 0;
+fail:
+	store_ingest_free(in);
+	return rc;
+}
+
+void store_ingest_set_progress(struct store_ingest *in, store_progress_fn fn,
+			       void *payload)
+{
+	in->progress = fn;
+	in->progress_payload = payload;
+}
+
+void store_ingest_set_replace(struct store_ingest *in, int replace)
+{
+	in->replace = replace;
+}
+
+static void progress_add(struct store_ingest *in, uint64_t n)
+{
+	in->progress_done += n;
+	if (in->progress)
+		in->progress(in->progress_payload, in->progress_done, 0);
+}
+
+static int64_t lookup_id(struct store_ingest *in, sqlite3_stmt *st,
+			 const uint8_t *sha, int *rc)
+{
+	int64_t id = 0;
+	int step;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_DONE)
+		*rc = db_error(in->s, "lookup failed");
+	sqlite3_reset(st);
+	return id;
+}
+
+/* Finds or creates the session's object for sha.  *is_new is set when its
+ * bytes must be encoded. */
+static int object_get(struct store_ingest *in, const uint8_t *sha, int kind,
+		      int dtype, uint64_t size, size_t *out, bool *is_new)
+{
+	struct pend_object *o;
+	long idx = map_find(in, sha);
+	int rc = 0;
+	int64_t id;
+
+	*is_new = false;
+	if (idx >= 0) {
+		*out = (size_t)idx;
+		return 0;
+	}
+	id = lookup_id(in, in->find_obj, sha, &rc);
+	if (rc)
+		return rc;
+	rc = VEC_PUSH(in->objs, o);
+	if (rc)
+		return rc;
+	memcpy(o->sha, sha, HZ_SHA256_LEN);
+	o->kind = kind;
+	o->dtype = dtype;
+	o->size = size;
+	o->id = id;
+	o->first_block = in->blocks.n;
+	*out = in->objs.n - 1;
+	*is_new = id == 0 && size > 0;
+	return map_insert(in, *out);
+}
+
+static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *path)
+{
+	int rc = hz_pread_all(fd, buf, n, off);
+
+	if (rc == HZ_ECORRUPT)
+		return hz_error_set(HZ_EINVAL, "'%s' changed while it was being read (shorter than its size)", path);
+	if (rc)
+		return hz_error_set(rc, "cannot read '%s' at offset %llu", path,
+				    (unsigned long long)off);
+	return 0;
+}
+
+/* Pass 2: encodes bytes [seg->file_off, +length) into the pack as object
+ * o; checks they still hash to what pass 1 saw. */
+static int encode_segment(struct store_ingest *in, int fd, const char *path,
+			  const struct pend_seg *seg, struct pend_object *o,
+			  XXH128_hash_t expect)
+{
+	XXH3_state_t *xs = XXH3_createState();
+	uint64_t done = 0;
+	int rc = 0;
+
+	if (!xs)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	XXH3_128bits_reset(xs);
+	o->first_block = in->blocks.n;
+	while (done < seg->length) {
+		size_t n = seg->length - done < DELTA_BLOCK_MAX ? (size_t)(seg->length - done)
+							       : DELTA_BLOCK_MAX;
+		struct pend_block *b;
+		size_t enc_len;
+
+		rc = read_at(fd, in->buf, n, seg->file_off + done, path);
+		if (rc)
+			goto out;
+		XXH3_128bits_update(xs, in->buf, n);
+		rc = delta_block_encode(in->s->dctx, in->enc, &enc_len, in->buf, n,
+					seg->dtype);
+		if (rc) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", hz_error_msg());
+			rc = hz_error_set(rc, "cannot encode '%s' at offset %llu: %s", path,
+					  (unsigned long long)(seg->file_off + done), why);
+			goto out;
+		}
+		rc = VEC_PUSH(in->blocks, b);
+		if (rc)
+			goto out;
+		b->raw_off = done;
+		b->raw_len = (uint32_t)n;
+		b->enc_len = (uint32_t)enc_len;
+		b->codec = in->enc[4];
+		b->checksum = hz_load64(in->enc + 16);
+		rc = pack_append(in, in->enc, enc_len, &b->pack, &b->pack_off);
+		if (rc)
+			goto out;
+		o->stored += enc_len;
+		done += n;
+		progress_add(in, n);
+	}
+	o->nblocks = in->blocks.n - o->first_block;
+	if (!XXH128_isEqual(XXH3_128bits_digest(xs), expect))
+		rc = hz_error_set(HZ_EINVAL, "'%s' changed while it was being ingested", path);
+out:
+	XXH3_freeState(xs);
+	return rc;
+}
+
+/* Reads and parses the safetensors header of fd; fills *out. */
+static int parse_safetensors(int fd, const char *path,
+			     uint64_t size, struct st_file **out)
+{
+	uint8_t first8[8];
+	uint64_t n;
+	uint8_t *json = NULL;
+	int rc;
+
+	if (size < 8)
+		return hz_error_set(HZ_EINVAL, "'%s': not a safetensors file: %llu bytes, "
+				    "shorter than the 8-byte header length", path,
+				    (unsigned long long)size);
+	rc = read_at(fd, first8, 8, 0, path);
+	if (rc)
+		return rc;
+	rc = st_header_len(&n, first8, size, 0);
+	if (rc)
+		goto bad;
+	json = malloc(n ? n : 1);
+	if (!json)
+		return hz_error_set(HZ_ENOMEM, "out of memory for a %llu-byte header",
+				    (unsigned long long)n);
+	rc = read_at(fd, json, n, 8, path);
+	if (rc) {
+		free(json);
+		return rc;
+	}
+	rc = st_parse(out, json, n, size);
+	free(json);
+	if (!rc)
+		return 0;
+bad:
+	{
+		char why[768];
+
+		snprintf(why, sizeof(why), "%s", hz_error_msg());
+		return hz_error_set(rc, "'%s': invalid safetensors file: %s", path, why);
+	}
+}
+
+static int shape_json(char **out, const struct st_tensor *t)
+{
+	size_t cap = 3 + (size_t)t->ndim * 21, len = 0;
+	char *p = malloc(cap);
+
+	if (!p)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	p[len++] = '[';
+	for (unsigned i = 0; i < t->ndim; i++)
+		len += (size_t)snprintf(p + len, cap - len, "%s%llu", i ? "," : "",
+					(unsigned long long)t->shape[i]);
+	p[len++] = ']';
+	p[len] = '\0';
+	*out = p;
+	return 0;
+}
+
+static int add_seg(struct store_ingest *in, uint64_t off, uint64_t len, int role,
+		   int dtype)
+{
+	struct pend_seg *sg;
+	int rc;
+
+	if (!len)
+		return 0;
+	rc = VEC_PUSH(in->segs, sg);
+	if (rc)
+		return rc;
+	sg->file_off = off;
+	sg->length = len;
+	sg->role = role;
+	sg->dtype = dtype;
+	return 0;
+}
+
+/* Lays out the segments of a file: header, tensors, gaps, trailing bytes. */
+static int plan_segments(struct store_ingest *in, const struct st_file *st,
+			 uint64_t size)
+{
+	uint64_t pos;
+	int rc;
+
+	if (!st)
+		return add_seg(in, 0, size, SEG_FILE, HZ_DT_NONE);
+	rc = add_seg(in, 0, st->data_start, SEG_HEADER, HZ_DT_NONE);
+	pos = st->data_start;
+	for (size_t i = 0; !rc && i < st->ntensors; i++) {
+		const struct st_tensor *t = &st->tensors[i];
+
+		if (t->begin > pos)
+			rc = add_seg(in, pos, t->begin - pos, SEG_GAP, HZ_DT_NONE);
+		if (!rc)
+			rc = add_seg(in, t->begin, t->end - t->begin, SEG_TENSOR, t->dtype);
+		if (t->end > pos)
+			pos = t->end;
+	}
+	if (!rc && pos < size)
+		rc = add_seg(in, pos, size - pos, SEG_GAP, HZ_DT_NONE);
+	return rc;
+}
+
+int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
+			uint64_t size)
+{
+	struct st_file *st = NULL;
+	struct pend_file *f;
+	XXH3_state_t *xs = NULL;
+	XXH128_hash_t *seg_xxh = NULL;
+	uint8_t (*seg_sha)[HZ_SHA256_LEN] = NULL;
+	size_t first_seg = in->segs.n, first_tensor = in->tensors.n, nsegs, i;
+	size_t seg_i = 0;
+	uint64_t off = 0, seg_done = 0;
+	int rc;
+
+	if (in->done)
+		return hz_error_set(HZ_EINVAL, "ingest session already finished");
+	rc = store_path_check(path);
+	if (rc)
+		return rc;
+	if (size >= 12 && strlen(path) >= 12 &&
+	    !strcmp(path + strlen(path) - 12, ".safetensors")) {
+		rc = parse_safetensors(fd, path, size, &st);
+		if (rc)
+			return rc;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = plan_segments(in, st, size);
+	if (rc)
+		goto out;
+	nsegs = in->segs.n - first_seg;
+	seg_xxh = calloc(nsegs ? nsegs : 1, sizeof(*seg_xxh));
+	seg_sha = calloc(nsegs ? nsegs : 1, sizeof(*seg_sha));
+	xs = XXH3_createState();
+	if (!seg_xxh || !seg_sha || !xs) {
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+		goto out;
+	}
+	XXH3_128bits_reset(xs);
+
+	/* pass 1: the file's hash and every segment's */
+	while (off < size) {
+		size_t n = size - off < DELTA_BLOCK_MAX ? (size_t)(size - off) : DELTA_BLOCK_MAX;
+		size_t p = 0;
+
+		rc = read_at(fd, in->buf, n, off, path);
+		if (rc)
+			goto out;
+		hz_sha256_update(&in->file_sha, in->buf, n);
+		while (p < n && seg_i < nsegs) {
+			struct pend_seg *sg = &in->segs.v[first_seg + seg_i];
+			uint64_t left = sg->length - seg_done;
+			size_t take = left < n - p ? (size_t)left : n - p;
+
+			/* a whole-file segment shares the file's SHA-256 */
+			if (sg->role != SEG_FILE)
+				hz_sha256_update(&in->seg_sha, in->buf + p, take);
+			XXH3_128bits_update(xs, in->buf + p, take);
+			p += take;
+			seg_done += take;
+			if (seg_done == sg->length) {
+				if (sg->role != SEG_FILE)
+					hz_sha256_final(&in->seg_sha, seg_sha[seg_i]);
+				seg_xxh[seg_i] = XXH3_128bits_digest(xs);
+				XXH3_128bits_reset(xs);
+				seg_done = 0;
+				seg_i++;
+			}
+		}
+		off += n;
+	}
+	rc = VEC_PUSH(in->files, f);
+	if (rc)
+		goto out;
+	f->path = hz_strdup(path);
+	if (!f->path) {
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+		goto out;
+	}
+	hz_sha256_final(&in->file_sha, f->sha);
+	f->size = size;
+	f->format = st ? FILE_SAFETENSORS : FILE_OPAQUE;
+	f->same_as = -1;
+	for (i = 0; i < nsegs; i++)
+		if (in->segs.v[first_seg + i].role == SEG_FILE)
+			memcpy(seg_sha[i], f->sha, HZ_SHA256_LEN);
+
+	/* whole-file deduplication: against the session, then the store */
+	for (i = 0; i + 1 < in->files.n; i++) {
+		if (!memcmp(in->files.v[i].sha, f->sha, HZ_SHA256_LEN)) {
+			f->same_as = (long)i;
+			break;
+		}
+	}
+	if (f->same_as < 0)
+		f->id = lookup_id(in, in->find_file, f->sha, &rc);
+	if (rc)
+		goto out;
+	if (f->same_as >= 0 || f->id) {
+		in->segs.n = first_seg; /* its rows exist already */
+		progress_add(in, size);
+		goto out;
+	}
+
+	/* pass 2: encode the segments not stored yet */
+	f->first_seg = first_seg;
+	f->nsegs = nsegs;
+	for (i = 0; i < nsegs; i++) {
+		struct pend_seg *sg = &in->segs.v[first_seg + i];
+		bool is_new;
+
+		rc = object_get(in, seg_sha[i], sg->role == SEG_TENSOR ? OBJ_TENSOR : OBJ_BYTES,
+				sg->dtype, sg->length, &sg->obj, &is_new);
+		if (rc)
+			goto out;
+		if (is_new)
+			rc = encode_segment(in, fd, path, sg, &in->objs.v[sg->obj], seg_xxh[i]);
+		else
+			progress_add(in, sg->length);
+		if (rc)
+			goto out;
+	}
+
+	/* tensor metadata, for families and statistics */
+	f->first_tensor = first_tensor;
+	for (i = 0; st && i < st->ntensors; i++) {
+		const struct st_tensor *t = &st->tensors[i];
+		struct pend_tensor *pt;
+		uint8_t empty[HZ_SHA256_LEN];
+		bool is_new;
+		size_t j;
+
+		rc = VEC_PUSH(in->tensors, pt);
+		if (rc)
+			goto out;
+		pt->dtype = t->dtype;
+		pt->file_off = t->begin;
+		pt->name = hz_strdup(t->name);
+		if (!pt->name) {
+			rc = hz_error_set(HZ_ENOMEM, "out of memory");
+			goto out;
+		}
+		rc = shape_json(&pt->shape, t);
+		if (rc)
+			goto out;
+		if (t->end == t->begin) {
+			hz_sha256(empty, "", 0);
+			rc = object_get(in, empty, OBJ_TENSOR, t->dtype, 0, &pt->obj, &is_new);
+			if (rc)
+				goto out;
+			continue;
+		}
+		for (j = 0; j < nsegs; j++) {
+			const struct pend_seg *sg = &in->segs.v[first_seg + j];
+
+			if (sg->role == SEG_TENSOR && sg->file_off == t->begin) {
+				pt->obj = sg->obj;
+				break;
+			}
+		}
+	}
+	f->ntensors = in->tensors.n - first_tensor;
+out:
+	st_file_free(st);
+	XXH3_freeState(xs);
+	free(seg_xxh);
+	free(seg_sha);
+	if (rc)
+		in->done = 1;
+	return rc;
+}
+
+/* ---- commit ------------------------------------------------------------ */
+
+static int packs_finish(struct store_ingest *in)
+{
+	struct store *s = in->s;
+	int rc;
+
+	for (size_t i = 0; i < in->packs.n; i++) {
+		struct pend_pack *p = &in->packs.v[i];
+		char sub[8], *dir, *dst;
+
+		if (fsync(p->fd))
+			return hz_error_set_errno(HZ_ERROR, "cannot fsync pack '%s'", p->name);
+		close(p->fd);
+		p->fd = -1;
+		snprintf(sub, sizeof(sub), "%.2s", p->name);
+		dir = hz_path_join(s->packs_dir, sub);
+		dst = pack_path(s, p->name);
+		if (!dir || !dst) {
+			free(dir);
+			free(dst);
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		}
+		rc = hz_mkdir_p(dir);
+		if (!rc && rename(p->tmp_path, dst))
+			rc = hz_error_set_errno(HZ_ERROR, "cannot move pack '%s' into place", p->name);
+		if (!rc)
+			rc = hz_fsync_dir(dir);
+		if (!rc) {
+			free(p->tmp_path);
+			p->tmp_path = dst; /* now only removed if the commit fails */
+			dst = NULL;
+		}
+		free(dir);
+		free(dst);
+		if (rc)
+			return rc;
+	}
+	return in->packs.n ? hz_fsync_dir(s->packs_dir) : 0;
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, what);
+
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int insert_objects(struct store_ingest *in, int64_t now)
+{
+	struct store *s = in->s;
+	sqlite3_stmt *ins = NULL, *blk = NULL, *chk = NULL;
+	int rc;
+
+	rc = db_prepare(s, &ins,
+			"INSERT INTO objects(sha256, kind, dtype, size, stored_size, nblocks,"
+			" created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(sha256) DO NOTHING");
+	if (!rc)
+		rc = db_prepare(s, &blk,
+				"INSERT INTO blocks(object_id, raw_off, raw_len, pack_id, pack_off,"
+				" enc_len, codec, checksum) VALUES (?,?,?,?,?,?,?,?)");
+	if (!rc)
+		rc = db_prepare(s, &chk, "SELECT 1 FROM objects WHERE id = ?");
+	for (size_t i = 0; !rc && i < in->objs.n; i++) {
+		struct pend_object *o = &in->objs.v[i];
+
+		if (o->id) { /* stored before: still there? */
+			sqlite3_bind_int64(chk, 1, o->id);
+			if (sqlite3_step(chk) != SQLITE_ROW)
+				rc = hz_error_set(HZ_ERROR, "a stored object was removed during the ingest; retry");
+			sqlite3_reset(chk);
+			continue;
+		}
+		sqlite3_bind_blob(ins, 1, o->sha, HZ_SHA256_LEN, SQLITE_STATIC);
+		sqlite3_bind_int(ins, 2, o->kind);
+		sqlite3_bind_int(ins, 3, o->dtype);
+		sqlite3_bind_int64(ins, 4, (int64_t)o->size);
+		sqlite3_bind_int64(ins, 5, (int64_t)o->stored);
+		sqlite3_bind_int64(ins, 6, (int64_t)o->nblocks);
+		sqlite3_bind_int64(ins, 7, now);
+		rc = step_done(s, ins, "cannot insert object");
+		if (rc)
+			break;
+		if (!sqlite3_changes(s->db)) {
+			/* stored concurrently by another session: use theirs */
+			o->id = lookup_id(in, in->find_obj, o->sha, &rc);
+			continue;
+		}
+		o->id = sqlite3_last_insert_rowid(s->db);
+		for (size_t j = 0; !rc && j < o->nblocks; j++) {
+			const struct pend_block *b = &in->blocks.v[o->first_block + j];
+
+			sqlite3_bind_int64(blk, 1, o->id);
+			sqlite3_bind_int64(blk, 2, (int64_t)b->raw_off);
+			sqlite3_bind_int64(blk, 3, b->raw_len);
+			sqlite3_bind_int64(blk, 4, in->packs.v[b->pack].id);
+			sqlite3_bind_int64(blk, 5, (int64_t)b->pack_off);
+			sqlite3_bind_int64(blk, 6, b->enc_len);
+			sqlite3_bind_int(blk, 7, b->codec);
+			sqlite3_bind_int64(blk, 8, (int64_t)b->checksum);
+			rc = step_done(s, blk, "cannot insert block");
+		}
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(blk);
+	sqlite3_finalize(chk);
+	return rc;
+}
+
+static int insert_files(struct store_ingest *in, int64_t now)
+{
+	struct store *s = in->s;
+	sqlite3_stmt *ins = NULL, *seg = NULL, *ten = NULL;
+	int rc;
+
+	rc = db_prepare(s, &ins,
+			"INSERT INTO files(sha256, size, format, created_at) VALUES (?,?,?,?)"
+			" ON CONFLICT(sha256) DO NOTHING");
+	if (!rc)
+		rc = db_prepare(s, &seg,
+				"INSERT INTO segments(file_id, file_off, object_id, length, role)"
+				" VALUES (?,?,?,?,?)");
+	if (!rc)
+		rc = db_prepare(s, &ten,
+				"INSERT INTO tensors(file_id, name, dtype, shape, file_off, object_id)"
+				" VALUES (?,?,?,?,?,?)");
+	for (size_t i = 0; !rc && i < in->files.n; i++) {
+		struct pend_file *f = &in->files.v[i];
+
+		if (f->same_as >= 0 || f->id)
+			continue;
+		sqlite3_bind_blob(ins, 1, f->sha, HZ_SHA256_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 2, (int64_t)f->size);
+		sqlite3_bind_int(ins, 3, f->format);
+		sqlite3_bind_int64(ins, 4, now);
+		rc = step_done(s, ins, "cannot insert file");
+		if (rc)
+			break;
+		if (!sqlite3_changes(s->db)) {
+			f->id = lookup_id(in, in->find_file, f->sha, &rc);
+			continue;
+		}
+		f->id = sqlite3_last_insert_rowid(s->db);
+		for (size_t j = 0; !rc && j < f->nsegs; j++) {
+			const struct pend_seg *sg = &in->segs.v[f->first_seg + j];
+
+			sqlite3_bind_int64(seg, 1, f->id);
+			sqlite3_bind_int64(seg, 2, (int64_t)sg->file_off);
+			sqlite3_bind_int64(seg, 3, in->objs.v[sg->obj].id);
+			sqlite3_bind_int64(seg, 4, (int64_t)sg->length);
+			sqlite3_bind_int(seg, 5, sg->role);
+			rc = step_done(s, seg, "cannot insert segment");
+		}
+		for (size_t j = 0; !rc && j < f->ntensors; j++) {
+			const struct pend_tensor *t = &in->tensors.v[f->first_tensor + j];
+
+			sqlite3_bind_int64(ten, 1, f->id);
+			sqlite3_bind_text(ten, 2, t->name, -1, SQLITE_STATIC);
+			sqlite3_bind_int(ten, 3, t->dtype);
+			sqlite3_bind_text(ten, 4, t->shape, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(ten, 5, (int64_t)t->file_off);
+			sqlite3_bind_int64(ten, 6, in->objs.v[t->obj].id);
+			rc = step_done(s, ten, "cannot insert tensor");
+		}
+	}
+	for (size_t i = 0; !rc && i < in->files.n; i++)
+		if (in->files.v[i].same_as >= 0)
+			in->files.v[i].id = in->files.v[in->files.v[i].same_as].id;
+	sqlite3_finalize(ins);
+	sqlite3_finalize(seg);
+	sqlite3_finalize(ten);
+	return rc;
+}
+
+/* A commit id: 40 hex digits of SHA-256 over the parent, the time, a nonce
+ * and the session's (path, file sha) list. */
+static int make_commit_id(struct store_ingest *in, const char *parent, int64_t now,
+			  char out[STORE_COMMIT_HEX])
+{
+	struct hz_sha256 h;
+	uint8_t nonce[16], d[HZ_SHA256_LEN];
+	char t[32];
+	int rc = hz_random(nonce, sizeof(nonce));
+
+	if (!rc)
+		rc = hz_sha256_init(&h);
+	if (rc)
+		return rc;
+	hz_sha256_update(&h, in->repo, strlen(in->repo) + 1);
+	hz_sha256_update(&h, parent, strlen(parent) + 1);
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	hz_sha256_update(&h, t, strlen(t) + 1);
+	hz_sha256_update(&h, nonce, sizeof(nonce));
+	for (size_t i = 0; i < in->files.n; i++) {
+		hz_sha256_update(&h, in->files.v[i].path, strlen(in->files.v[i].path) + 1);
+		hz_sha256_update(&h, in->files.v[i].sha, HZ_SHA256_LEN);
+	}
+	hz_sha256_final(&h, d);
+	hz_sha256_release(&h);
+	hz_hex(out, d, 20);
+	return 0;
+}
+
+static int insert_revision(struct store_ingest *in, const char *message, int64_t now,
+			   char commit_out[STORE_COMMIT_HEX])
+{
+	struct store *s = in->s;
+	sqlite3_stmt *st = NULL;
+	int64_t repo_id = 0, parent = 0, rev;
+	char parent_commit[STORE_COMMIT_HEX] = "";
+	int rc;
+
+	rc = db_prepare(s, &st, "INSERT INTO repos(name, created_at) VALUES (?, ?)"
+				" ON CONFLICT(name) DO NOTHING");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, in->repo, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	rc = step_done(s, st, "cannot create repo");
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	rc = db_prepare(s, &st,
+			"SELECT r.id, v.id, v.commit_id FROM repos r LEFT JOIN refs f"
+			" ON f.repo_id = r.id AND f.name = ?2 LEFT JOIN revisions v"
+			" ON v.id = f.revision_id WHERE r.name = ?1");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, in->repo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, in->ref, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		repo_id = sqlite3_column_int64(st, 0);
+		parent = sqlite3_column_int64(st, 1);
+		if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
+			snprintf(parent_commit, sizeof(parent_commit), "%s",
+				 (const char *)sqlite3_column_text(st, 2));
+	} else {
+		rc = db_error(s, "cannot find repo");
+	}
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = make_commit_id(in, parent_commit, now, commit_out);
+	if (!rc)
+		rc = db_prepare(s, &st, "INSERT INTO revisions(repo_id, commit_id, parent_id,"
+					" message, created_at) VALUES (?,?,?,?,?)");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, repo_id);
+	sqlite3_bind_text(st, 2, commit_out, -1, SQLITE_STATIC);
+	if (parent)
+		sqlite3_bind_int64(st, 3, parent);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_text(st, 4, message ? message : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	rc = step_done(s, st, "cannot insert revision");
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	rev = sqlite3_last_insert_rowid(s->db);
+	if (parent && !in->replace) {
+		rc = db_prepare(s, &st, "INSERT INTO revision_files(revision_id, path, file_id)"
+					" SELECT ?, path, file_id FROM revision_files"
+					" WHERE revision_id = ?");
+		if (rc)
+			return rc;
+		sqlite3_bind_int64(st, 1, rev);
+		sqlite3_bind_int64(st, 2, parent);
+		rc = step_done(s, st, "cannot copy the parent tree");
+		sqlite3_finalize(st);
+		if (rc)
+			return rc;
+	}
+	rc = db_prepare(s, &st, "INSERT OR REPLACE INTO revision_files(revision_id, path,"
+				" file_id) VALUES (?,?,?)");
+	for (size_t i = 0; !rc && i < in->files.n; i++) {
+		sqlite3_bind_int64(st, 1, rev);
+		sqlite3_bind_text(st, 2, in->files.v[i].path, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, in->files.v[i].id);
+		rc = step_done(s, st, "cannot insert a tree entry");
+	}
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = db_prepare(s, &st, "INSERT OR REPLACE INTO refs(repo_id, name, revision_id)"
+					" VALUES (?,?,?)");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, repo_id);
+	sqlite3_bind_text(st, 2, in->ref, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, rev);
+	rc = step_done(s, st, "cannot update the branch");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_ingest_commit(struct store_ingest *in, const char *message,
+			char commit_out[STORE_COMMIT_HEX])
+{
+	struct store *s = in->s;
+	sqlite3_stmt *st = NULL;
+	int64_t now = hz_now();
+	int rc;
+
+	if (in->done)
+		return hz_error_set(HZ_EINVAL, "ingest session already finished");
+	in->done = 1;
+	if (!in->files.n)
+		return hz_error_set(HZ_EINVAL, "nothing to commit: no files were added");
+	rc = packs_finish(in);
+	if (rc)
+		return rc;
+	rc = db_begin(s);
+	if (rc)
+		return rc;
+	rc = db_prepare(s, &st, "INSERT INTO packs(name, size, created_at) VALUES (?,?,?)");
+	for (size_t i = 0; !rc && i < in->packs.n; i++) {
+		sqlite3_bind_text(st, 1, in->packs.v[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)in->packs.v[i].size);
+		sqlite3_bind_int64(st, 3, now);
+		rc = step_done(s, st, "cannot insert pack");
+		in->packs.v[i].id = sqlite3_last_insert_rowid(s->db);
+	}
+	sqlite3_finalize(st);
+	if (!rc)
+		rc = insert_objects(in, now);
+	if (!rc)
+		rc = insert_files(in, now);
+	if (!rc)
+		rc = insert_revision(in, message, now, commit_out);
+	if (!rc)
+		rc = db_commit(s);
+	if (rc) {
+		db_rollback(s);
+		return rc;
+	}
+	/* committed: the packs now belong to the store */
+	for (size_t i = 0; i < in->packs.n; i++) {
+		free(in->packs.v[i].tmp_path);
+		in->packs.v[i].tmp_path = NULL;
+	}
+	return 0;
+}
+
+void store_ingest_free(struct store_ingest *in)
+{
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->packs.n; i++) {
+		struct pend_pack *p = &in->packs.v[i];
+
+		if (p->fd >= 0)
+			close(p->fd);
+		if (p->tmp_path) /* not committed: remove */
+			unlink(p->tmp_path);
+		free(p->tmp_path);
+	}
+	for (size_t i = 0; i < in->tensors.n; i++) {
+		free(in->tensors.v[i].name);
+		free(in->tensors.v[i].shape);
+	}
+	for (size_t i = 0; i < in->files.n; i++)
+		free(in->files.v[i].path);
+	sqlite3_finalize(in->find_obj);
+	sqlite3_finalize(in->find_file);
+	hz_sha256_release(&in->file_sha);
+	hz_sha256_release(&in->seg_sha);
+	free(in->packs.v);
+	free(in->tensors.v);
+	free(in->files.v);
+	free(in->segs.v);
+	free(in->objs.v);
+	free(in->blocks.v);
+	free(in->map);
+	free(in->buf);
+	free(in->enc);
+	free(in->repo);
+	free(in->ref);
+	free(in);
+}

@@ -1,0 +1,374 @@
+/*
+ * store/read.c - resolving revisions, listing, and streaming file bytes.
+ *
+ * A read walks the file's segments that overlap the range, and for each
+ * the object's blocks that overlap it; each block is read from its pack,
+ * decoded and checked against its checksum before any of its bytes are
+ * passed on.  A whole-file read also re-hashes the file and compares with
+ * its SHA-256 after the last byte.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "delta/delta.h"
+
+struct store_file {
+	struct store *s;
+	int64_t file_id;
+	uint64_t size;
+	uint8_t sha[HZ_SHA256_LEN];
+	sqlite3_stmt *segs, *blocks;
+};
+
+static bool is_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Fills out from a revisions row id. */
+static int revision_fill(struct store *s, struct store_revision *out, int64_t rev)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st,
+			    "SELECT v.commit_id, v.created_at, count(f.path),"
+			    " coalesce(sum(fl.size), 0) FROM revisions v"
+			    " LEFT JOIN revision_files f ON f.revision_id = v.id"
+			    " LEFT JOIN files fl ON fl.id = f.file_id WHERE v.id = ?");
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, rev);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out->commit, sizeof(out->commit), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+		out->created_at = sqlite3_column_int64(st, 1);
+		out->nfiles = (uint64_t)sqlite3_column_int64(st, 2);
+		out->size = (uint64_t)sqlite3_column_int64(st, 3);
+	} else {
+		rc = db_error(s, "cannot read revision");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Resolves repo@rev to a revisions row id. */
+static int resolve_id(struct store *s, int64_t *out, const char *repo, const char *rev)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t repo_id = 0;
+	size_t n;
+	int rc;
+
+	if (!rev)
+		rev = "main";
+	rc = store_repo_name_check(repo);
+	if (rc)
+		return rc;
+	rc = db_prepare(s, &st, "SELECT id FROM repos WHERE name = ?");
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		repo_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (!repo_id)
+		return hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
+
+	/* a branch first, as git does */
+	rc = db_prepare(s, &st, "SELECT revision_id FROM refs WHERE repo_id = ? AND name = ?");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, repo_id);
+	sqlite3_bind_text(st, 2, rev, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+
+	n = strlen(rev);
+	if (n >= 7 && n <= 40 && is_hex(rev, n)) {
+		char hi[48];
+		int matches = 0;
+
+		/* prefix range [rev, rev + "g") covers every id starting with rev */
+		snprintf(hi, sizeof(hi), "%sg", rev);
+		rc = db_prepare(s, &st, "SELECT id FROM revisions WHERE repo_id = ?"
+					" AND commit_id >= ? AND commit_id < ? LIMIT 2");
+		if (rc)
+			return rc;
+		sqlite3_bind_int64(st, 1, repo_id);
+		sqlite3_bind_text(st, 2, rev, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			*out = sqlite3_column_int64(st, 0);
+			matches++;
+		}
+		sqlite3_finalize(st);
+		if (matches == 1)
+			return 0;
+		if (matches > 1)
+			return hz_error_set(HZ_EINVAL, "revision '%s' is ambiguous in '%s'", rev, repo);
+	}
+	return hz_error_set(HZ_ENOTFOUND, "revision '%s' not found in '%s'", rev, repo);
+}
+
+int store_resolve(struct store *s, struct store_revision *out, const char *repo,
+		  const char *rev)
+{
+	int64_t id;
+	int rc = resolve_id(s, &id, repo, rev);
+
+	return rc ? rc : revision_fill(s, out, id);
+}
+
+int store_repos_each(struct store *s,
+		     int (*fn)(void *payload, const char *repo,
+			       const struct store_revision *head),
+		     void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st,
+			    "SELECT r.name, f.revision_id FROM repos r LEFT JOIN refs f"
+			    " ON f.repo_id = r.id AND f.name = 'main' ORDER BY r.name");
+
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		struct store_revision head;
+		struct store_revision *hp = NULL;
+
+		memset(&head, 0, sizeof(head));
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+			rc = revision_fill(s, &head, sqlite3_column_int64(st, 1));
+			hp = &head;
+		}
+		if (!rc)
+			rc = fn(payload, (const char *)sqlite3_column_text(st, 0), hp);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_files_each(struct store *s, const char *repo, const char *rev,
+		     int (*fn)(void *payload, const struct store_entry *e),
+		     void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t id;
+	int rc = resolve_id(s, &id, repo, rev);
+
+	if (!rc)
+		rc = db_prepare(s, &st,
+				"SELECT f.path, fl.size, fl.sha256, fl.format FROM revision_files f"
+				" JOIN files fl ON fl.id = f.file_id WHERE f.revision_id = ?"
+				" ORDER BY f.path");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		struct store_entry e;
+
+		e.path = (const char *)sqlite3_column_text(st, 0);
+		e.size = (uint64_t)sqlite3_column_int64(st, 1);
+		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+			rc = hz_error_set(HZ_ECORRUPT, "index row of '%s' has a bad sha256", e.path);
+			break;
+		}
+		memcpy(e.sha256, sqlite3_column_blob(st, 2), HZ_SHA256_LEN);
+		e.format = sqlite3_column_int(st, 3);
+		rc = fn(payload, &e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_file_open(struct store_file **out, struct store *s, const char *repo,
+		    const char *rev, const char *path)
+{
+	struct store_file *f;
+	sqlite3_stmt *st = NULL;
+	int64_t id;
+	int rc;
+
+	*out = NULL;
+	rc = resolve_id(s, &id, repo, rev);
+	if (rc)
+		return rc;
+	rc = db_prepare(s, &st, "SELECT fl.id, fl.size, fl.sha256 FROM revision_files f"
+				" JOIN files fl ON fl.id = f.file_id"
+				" WHERE f.revision_id = ? AND f.path = ?");
+	if (rc)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		sqlite3_finalize(st);
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	}
+	f->s = s;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = hz_error_set(HZ_ENOTFOUND, "no file '%s' in '%s@%s'", path, repo,
+				  rev ? rev : "main");
+	} else if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+		rc = hz_error_set(HZ_ECORRUPT, "index row of '%s' has a bad sha256", path);
+	} else {
+		f->file_id = sqlite3_column_int64(st, 0);
+		f->size = (uint64_t)sqlite3_column_int64(st, 1);
+		memcpy(f->sha, sqlite3_column_blob(st, 2), HZ_SHA256_LEN);
+	}
+	sqlite3_finalize(st);
+	/* segments and blocks overlapping [a, b): the last one starting at or
+	 * before a, and every one starting before b */
+	if (!rc)
+		rc = db_prepare(s, &f->segs,
+				"SELECT file_off, length, object_id FROM segments WHERE file_id = ?1"
+				" AND file_off < ?3 AND file_off >= coalesce((SELECT max(file_off)"
+				" FROM segments WHERE file_id = ?1 AND file_off <= ?2), 0)"
+				" ORDER BY file_off");
+	if (!rc)
+		rc = db_prepare(s, &f->blocks,
+				"SELECT raw_off, raw_len, pack_id, pack_off, enc_len, checksum"
+				" FROM blocks WHERE object_id = ?1 AND raw_off < ?3 AND raw_off >="
+				" coalesce((SELECT max(raw_off) FROM blocks WHERE object_id = ?1"
+				" AND raw_off <= ?2), 0) ORDER BY raw_off");
+	if (rc) {
+		store_file_free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+uint64_t store_file_size(const struct store_file *f)
+{
+	return f->size;
+}
+
+const uint8_t *store_file_sha256(const struct store_file *f)
+{
+	return f->sha;
+}
+
+/* Streams [off, off + len) of object obj (whose size is osize) to fn. */
+static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64_t off,
+		       uint64_t len, struct hz_sha256 *sha, store_write_fn fn, void *payload)
+{
+	struct store *s = f->s;
+	sqlite3_stmt *st = f->blocks;
+	uint64_t pos = off, end = off + len;
+	int rc = 0, step;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, obj);
+	sqlite3_bind_int64(st, 2, (int64_t)off);
+	sqlite3_bind_int64(st, 3, (int64_t)end);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t raw_off = (uint64_t)sqlite3_column_int64(st, 0);
+		uint32_t raw_len = (uint32_t)sqlite3_column_int64(st, 1);
+		size_t got, a, b;
+
+		if (raw_off > pos || raw_off + raw_len <= pos) {
+			rc = hz_error_set(HZ_ECORRUPT, "object %lld: blocks do not cover offset %llu",
+					  (long long)obj, (unsigned long long)pos);
+			break;
+		}
+		rc = pack_block_read(s, sqlite3_column_int64(st, 2),
+				     (uint64_t)sqlite3_column_int64(st, 3),
+				     (uint32_t)sqlite3_column_int64(st, 4), raw_len,
+				     (uint64_t)sqlite3_column_int64(st, 5), &got);
+		if (rc)
+			break;
+		a = (size_t)(pos - raw_off);
+		b = end - raw_off < got ? (size_t)(end - raw_off) : got;
+		if (sha)
+			hz_sha256_update(sha, s->raw_buf + a, b - a);
+		rc = fn(payload, s->raw_buf + a, b - a);
+		if (rc)
+			break;
+		pos = raw_off + b;
+		if (pos >= end)
+			break;
+	}
+	if (!rc && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = db_error(s, "cannot read blocks");
+	if (!rc && pos < end)
+		rc = hz_error_set(HZ_ECORRUPT, "object %lld (%llu bytes): blocks missing from offset %llu",
+				  (long long)obj, (unsigned long long)osize,
+				  (unsigned long long)pos);
+	sqlite3_reset(st);
+	return rc;
+}
+
+int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
+		    store_write_fn fn, void *payload)
+{
+	struct hz_sha256 sha = { 0 }, *shap = NULL;
+	sqlite3_stmt *st = f->segs;
+	uint64_t pos = off, end;
+	int rc = 0, step;
+
+	if (off > f->size || len > f->size - off)
+		return hz_error_set(HZ_EINVAL, "range %llu+%llu outside the file (%llu bytes)",
+				    (unsigned long long)off, (unsigned long long)len,
+				    (unsigned long long)f->size);
+	end = off + len;
+	if (off == 0 && len == f->size) {
+		rc = hz_sha256_init(&sha);
+		if (rc)
+			return rc;
+		shap = &sha;
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, f->file_id);
+	sqlite3_bind_int64(st, 2, (int64_t)off);
+	sqlite3_bind_int64(st, 3, (int64_t)end);
+	while (pos < end && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seg_off = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t seg_len = (uint64_t)sqlite3_column_int64(st, 1);
+		uint64_t a, b;
+
+		if (seg_off > pos || seg_off + seg_len <= pos) {
+			rc = hz_error_set(HZ_ECORRUPT, "file %lld: segments do not cover offset %llu",
+					  (long long)f->file_id, (unsigned long long)pos);
+			break;
+		}
+		a = pos - seg_off;
+		b = end - seg_off < seg_len ? end - seg_off : seg_len;
+		rc = object_read(f, sqlite3_column_int64(st, 2), seg_len, a, b - a, shap, fn,
+				 payload);
+		if (rc)
+			break;
+		pos = seg_off + b;
+	}
+	sqlite3_reset(st);
+	if (!rc && pos < end)
+		rc = hz_error_set(HZ_ECORRUPT, "file %lld: no segment covers offset %llu",
+				  (long long)f->file_id, (unsigned long long)pos);
+	if (!rc && shap) {
+		uint8_t d[HZ_SHA256_LEN];
+
+		hz_sha256_final(shap, d);
+		if (memcmp(d, f->sha, HZ_SHA256_LEN))
+			rc = hz_error_set(HZ_ECORRUPT, "restored bytes do not match the file's sha256");
+	}
+	if (shap)
+		hz_sha256_release(shap);
+	return rc;
+}
+
+void store_file_free(struct store_file *f)
+{
+	if (!f)
+		return;
+	sqlite3_finalize(f->segs);
+	sqlite3_finalize(f->blocks);
+	free(f);
+}

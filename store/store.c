@@ -1,0 +1,176 @@
+/*
+ * store/store.c - opening a store directory, and the names it accepts.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "delta/delta.h"
+
+int store_open(struct store **out, const char *dir, int create)
+{
+	struct store *s;
+	struct stat st;
+	char *dbpath = NULL;
+	int rc;
+
+	*out = NULL;
+	if (stat(dir, &st)) {
+		if (errno != ENOENT || !create)
+			return hz_error_set_errno(errno == ENOENT ? HZ_ENOTFOUND : HZ_ERROR,
+						  "cannot open store '%s'", dir);
+	} else if (!S_ISDIR(st.st_mode)) {
+		return hz_error_set(HZ_EINVAL, "store '%s' is not a directory", dir);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	for (int i = 0; i < PACK_FD_CACHE; i++)
+		s->fds[i].fd = -1;
+	s->dir = hz_strdup(dir);
+	s->packs_dir = hz_path_join(dir, "objects/packs");
+	s->tmp_dir = hz_path_join(dir, "objects/tmp");
+	dbpath = hz_path_join(dir, "hubzip.db");
+	s->blk_buf = malloc(delta_block_bound(DELTA_BLOCK_MAX));
+	s->raw_buf = malloc(DELTA_BLOCK_MAX);
+	s->dctx = delta_ctx_new(0);
+	if (!s->dir || !s->packs_dir || !s->tmp_dir || !dbpath || !s->blk_buf ||
+	    !s->raw_buf || !s->dctx) {
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (!create && access(dbpath, F_OK)) {
+		rc = hz_error_set(HZ_ENOTFOUND,
+				  "no store at '%s' (run 'hubzip --store %s init')",
+				  dir, dir);
+		goto fail;
+	}
+	if (create) {
+		rc = hz_mkdir_p(s->packs_dir);
+		if (!rc)
+			rc = hz_mkdir_p(s->tmp_dir);
+		if (rc)
+			goto fail;
+	}
+	rc = db_open(s, dbpath);
+	if (!rc)
+		rc = migrate_apply(s);
+	if (rc)
+		goto fail;
+	free(dbpath);
+	*out = s;
+	return 0;
+fail:
+	free(dbpath);
+	store_free(s);
+	return rc;
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	pack_fds_close(s);
+	if (s->db)
+		sqlite3_close(s->db);
+	delta_ctx_free(s->dctx);
+	free(s->blk_buf);
+	free(s->raw_buf);
+	free(s->dir);
+	free(s->packs_dir);
+	free(s->tmp_dir);
+	free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+	return s->schema_version;
+}
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+/* One repo-name part: 1..96 of [A-Za-z0-9._-], not starting or ending with
+ * '.' or '-', no "--" or "..", as the hub requires. */
+static int name_part_check(const char *p, size_t n, const char *whole)
+{
+	size_t i;
+
+	if (n == 0 || n > 96)
+		return hz_error_set(HZ_EINVAL, "invalid repo id '%s': each part must be 1 to 96 characters", whole);
+	for (i = 0; i < n; i++)
+		if (!name_char(p[i]))
+			return hz_error_set(HZ_EINVAL, "invalid repo id '%s': only letters, digits, '-', '_' and '.' are allowed", whole);
+	if (p[0] == '.' || p[0] == '-' || p[n - 1] == '.' || p[n - 1] == '-')
+		return hz_error_set(HZ_EINVAL, "invalid repo id '%s': a part cannot start or end with '.' or '-'", whole);
+	for (i = 0; i + 1 < n; i++)
+		if ((p[i] == '.' && p[i + 1] == '.') || (p[i] == '-' && p[i + 1] == '-'))
+			return hz_error_set(HZ_EINVAL, "invalid repo id '%s': '..' and '--' are not allowed", whole);
+	return 0;
+}
+
+int store_repo_name_check(const char *repo)
+{
+	const char *slash = strchr(repo, '/');
+
+	if (!slash)
+		return name_part_check(repo, strlen(repo), repo);
+	if (strchr(slash + 1, '/'))
+		return hz_error_set(HZ_EINVAL, "invalid repo id '%s': at most one '/'", repo);
+	if (name_part_check(repo, (size_t)(slash - repo), repo))
+		return HZ_EINVAL;
+	return name_part_check(slash + 1, strlen(slash + 1), repo);
+}
+
+int store_ref_name_check(const char *ref)
+{
+	size_t n = strlen(ref), i;
+
+	if (n == 0 || n > 255)
+		return hz_error_set(HZ_EINVAL, "invalid branch name '%s': 1 to 255 characters", ref);
+	for (i = 0; i < n; i++) {
+		char c = ref[i];
+
+		if (!name_char(c) && c != '/')
+			return hz_error_set(HZ_EINVAL, "invalid branch name '%s': only letters, digits, '-', '_', '.' and '/'", ref);
+	}
+	if (ref[0] == '/' || ref[n - 1] == '/' || ref[0] == '.' || strstr(ref, "//") ||
+	    strstr(ref, ".."))
+		return hz_error_set(HZ_EINVAL, "invalid branch name '%s'", ref);
+	return 0;
+}
+
+int store_path_check(const char *path)
+{
+	size_t n = strlen(path);
+	const char *seg = path, *p;
+
+	if (n == 0 || n > 4096)
+		return hz_error_set(HZ_EINVAL, "invalid path '%s': 1 to 4096 bytes", path);
+	for (p = path;; p++) {
+		if (*p == '/' || *p == '\0') {
+			size_t len = (size_t)(p - seg);
+
+			if (len == 0)
+				return hz_error_set(HZ_EINVAL, "invalid path '%s': empty segment", path);
+			if ((len == 1 && seg[0] == '.') ||
+			    (len == 2 && seg[0] == '.' && seg[1] == '.'))
+				return hz_error_set(HZ_EINVAL, "invalid path '%s': '.' and '..' segments are not allowed", path);
+			if (!*p)
+				break;
+			seg = p + 1;
+		} else if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\') {
+			return hz_error_set(HZ_EINVAL, "invalid path: control character or backslash");
+		}
+	}
+	return 0;
+}

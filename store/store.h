@@ -1,0 +1,212 @@
+/*
+ * store/store.h - the hubzip repository: ingest, read, list, stats, fsck.
+ *
+ * A store is a directory:
+ *
+ *   DIR/hubzip.db                  SQLite index (WAL), schema in migrations/
+ *   DIR/objects/packs/XX/NAME.pack immutable pack files of encoded blocks
+ *   DIR/objects/tmp/               packs being written (removed on abort)
+ *
+ * Files are added in ingest sessions: a session encodes new bytes into its
+ * own pack files and, on commit, fsyncs them before one SQLite transaction
+ * makes the new revision visible.  A session that is not committed leaves
+ * nothing visible.
+ *
+ * Errors: functions return 0 or a negative HZ_E* code (common/error.h)
+ * with the message in hz_error_msg().
+ *
+ * Threads: a struct store is used by one thread at a time.
+ */
+#ifndef HZ_STORE_H
+#define HZ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/hash.h"
+
+#define STORE_COMMIT_HEX 41 /* 40 hex digits + NUL */
+
+struct store;
+struct store_ingest;
+struct store_file;
+
+/*
+ * Opens the store at dir.  With create != 0 the directory, the database
+ * and objects/ are created if missing; otherwise a missing store is
+ * HZ_ENOTFOUND.  Applies pending migrations; refuses (HZ_EUNSUPPORTED) a
+ * database newer than this binary.  *out is freed with store_free.
+ */
+int store_open(struct store **out, const char *dir, int create);
+/* Closes the store; NULL is a no-op. */
+void store_free(struct store *s);
+/* The schema version of the open database. */
+int store_schema_version(struct store *s);
+
+/* Validates a repo id ("ns/name" or "name"): 0 or HZ_EINVAL with a message. */
+int store_repo_name_check(const char *repo);
+/* Validates a branch name: 0 or HZ_EINVAL with a message. */
+int store_ref_name_check(const char *ref);
+/* Validates a path inside a repo (relative, '/'-separated, no "." or ".."
+ * segments, no empty segments, no control bytes): 0 or HZ_EINVAL. */
+int store_path_check(const char *path);
+
+/* ---- ingest ------------------------------------------------------------ */
+
+/* Progress callback: bytes read so far of total bytes known so far. */
+typedef void (*store_progress_fn)(void *payload, uint64_t done, uint64_t total);
+
+/*
+ * Starts an ingest session that will commit to branch `ref` of `repo`
+ * (created if missing).  The new revision's tree is the branch's current
+ * tree with the added paths replaced or added.  *out is freed with
+ * store_ingest_free, which aborts an uncommitted session.
+ */
+int store_ingest_begin(struct store_ingest **out, struct store *s,
+		       const char *repo, const char *ref);
+
+/* Sets a progress callback for the bytes read by store_ingest_add_*. */
+void store_ingest_set_progress(struct store_ingest *in, store_progress_fn fn,
+			       void *payload);
+
+/* With replace != 0 the new tree holds only the paths added in the session. */
+void store_ingest_set_replace(struct store_ingest *in, int replace);
+
+/*
+ * Adds the regular file open on fd (size bytes, read with pread) at `path`
+ * in the repo.  A path ending in ".safetensors" must be a valid safetensors
+ * file (HZ_EINVAL or HZ_EUNSUPPORTED otherwise, with the reason); its
+ * tensors are deduplicated and coded one by one.  Any other file is stored
+ * as one object.  The fd is not closed; it must not change during the call
+ * (a change is detected and refused).
+ */
+int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
+			uint64_t size);
+
+/*
+ * Makes the session's files durable and visible as one new revision.
+ * Writes the revision's commit id (40 hex) to commit_out.  After this (or
+ * a failure) the session can only be freed.
+ */
+int store_ingest_commit(struct store_ingest *in, const char *message,
+			char commit_out[STORE_COMMIT_HEX]);
+
+/* Frees the session, removing uncommitted pack files.  NULL is a no-op. */
+void store_ingest_free(struct store_ingest *in);
+
+/* ---- reading ----------------------------------------------------------- */
+
+struct store_entry {
+	const char *path;
+	uint64_t size;
+	uint8_t sha256[HZ_SHA256_LEN];
+	int format; /* 0 opaque, 1 safetensors */
+};
+
+struct store_revision {
+	char commit[STORE_COMMIT_HEX];
+	int64_t created_at;
+	uint64_t nfiles;
+	uint64_t size;
+};
+
+/*
+ * Resolves rev (a branch name, a full 40-hex commit id, or an unambiguous
+ * hex prefix of at least 7 digits; NULL means "main") in repo.  Fills *out.
+ * Returns 0, HZ_ENOTFOUND (no such repo or revision) or HZ_EINVAL.
+ */
+int store_resolve(struct store *s, struct store_revision *out,
+		  const char *repo, const char *rev);
+
+/* Calls fn for every repo name, in name order; stops early if fn returns
+ * non-zero (that value is returned). */
+int store_repos_each(struct store *s,
+		     int (*fn)(void *payload, const char *repo,
+			       const struct store_revision *head),
+		     void *payload);
+
+/* Calls fn for every file of a revision, in path order; stops early if fn
+ * returns non-zero (that value is returned).  The entry is valid only
+ * during the call. */
+int store_files_each(struct store *s, const char *repo, const char *rev,
+		     int (*fn)(void *payload, const struct store_entry *e),
+		     void *payload);
+
+/*
+ * Opens the file `path` of repo@rev for reading.  HZ_ENOTFOUND if the
+ * repo, revision or path does not exist.  *out is freed with
+ * store_file_free.
+ */
+int store_file_open(struct store_file **out, struct store *s, const char *repo,
+		    const char *rev, const char *path);
+/* The file's size, SHA-256 and the commit it was opened at. */
+uint64_t store_file_size(const struct store_file *f);
+const uint8_t *store_file_sha256(const struct store_file *f);
+
+/* Sink for file bytes; returns 0 to go on, non-zero to stop (returned). */
+typedef int (*store_write_fn)(void *payload, const void *buf, size_t n);
+
+/*
+ * Streams bytes [off, off+len) of the file to fn, decoding only the blocks
+ * that cover the range and verifying each block's checksum before its
+ * bytes are passed on.  When the range is the whole file, the file's
+ * SHA-256 is verified too, after the last byte (HZ_ECORRUPT on mismatch:
+ * the caller must discard what it received).  Memory is bounded by one
+ * block.  Returns 0, HZ_EINVAL (range outside the file), HZ_ECORRUPT, or
+ * what fn returned.
+ */
+int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
+		    store_write_fn fn, void *payload);
+
+/* Frees f; NULL is a no-op. */
+void store_file_free(struct store_file *f);
+
+/* ---- accounting and checks --------------------------------------------- */
+
+struct store_repo_stats {
+	char *repo;
+	uint64_t logical_bytes;
+	uint64_t physical_bytes; /* shared objects split evenly (docs/format.md) */
+	uint64_t files, revisions;
+};
+
+struct store_stats {
+	uint64_t logical_bytes;	  /* sum of file sizes over every revision */
+	uint64_t unique_file_bytes;	/* distinct files */
+	uint64_t unique_object_bytes;	/* distinct objects (tensors, headers, files) */
+	uint64_t physical_bytes;  /* encoded blocks of live objects */
+	uint64_t pack_bytes;	  /* pack files on disk (incl. dead blocks) */
+	uint64_t index_bytes;	  /* hubzip.db + WAL */
+	/* bytes saved by each stage, in pipeline order; they sum to
+	 * logical_bytes - physical_bytes */
+	int64_t saved_file_dedup, saved_tensor_dedup, saved_delta, saved_coding;
+	uint64_t repos, revisions, files, unique_files, tensors,
+		unique_tensors, objects, packs;
+	size_t nrepos;
+	struct store_repo_stats *repo; /* nrepos entries, by name */
+};
+
+/* Computes the store's accounting into *out (release with
+ * store_stats_release). */
+int store_stats(struct store *s, struct store_stats *out);
+void store_stats_release(struct store_stats *st);
+
+struct store_fsck_result {
+	uint64_t objects_checked, objects_damaged;
+	uint64_t files_checked, files_damaged;
+	uint64_t blocks_checked, bytes_checked;
+	uint64_t problems; /* every problem reported */
+};
+
+/*
+ * Re-reads every pack, block and object, verifies every block checksum,
+ * every object's and file's SHA-256, and the index's structure; calls
+ * report(payload, line) once per problem, naming the damaged files as
+ * "repo@commit:path".  Returns 0 when the check ran (even if it found
+ * damage: see out->problems), or an error that stopped it.
+ */
+int store_fsck(struct store *s, struct store_fsck_result *out,
+	       void (*report)(void *payload, const char *line), void *payload,
+	       store_progress_fn progress, void *progress_payload);
+
+#endif

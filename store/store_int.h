@@ -1,0 +1,76 @@
+/*
+ * store/store_int.h - internals shared by the store's source files.
+ */
+#ifndef HZ_STORE_INT_H
+#define HZ_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct delta_ctx;
+
+#define PACK_MAGIC "HZPACK\0\1"	/* 8 bytes: name, format version 1 */
+#define PACK_HDR 32		/* magic, 16-byte pack name, 8 reserved */
+#define PACK_TARGET_SIZE (512ull << 20) /* a session starts a new pack past this */
+#define PACK_FD_CACHE 32
+
+enum { OBJ_TENSOR = 1, OBJ_BYTES = 2 };
+enum { SEG_TENSOR = 1, SEG_HEADER = 2, SEG_GAP = 3, SEG_FILE = 4 };
+enum { FILE_OPAQUE = 0, FILE_SAFETENSORS = 1 };
+
+struct pack_fd {
+	int64_t pack_id;
+	int fd;
+	uint64_t last_use;
+};
+
+struct store {
+	char *dir;
+	char *packs_dir;	/* DIR/objects/packs */
+	char *tmp_dir;		/* DIR/objects/tmp */
+	sqlite3 *db;
+	int schema_version;
+	struct delta_ctx *dctx;
+	struct pack_fd fds[PACK_FD_CACHE];
+	uint64_t fd_clock;
+	uint8_t *blk_buf;	/* one encoded block */
+	uint8_t *raw_buf;	/* one decoded block */
+};
+
+/* db.c: SQLite helpers; each sets the error message from sqlite. */
+int db_open(struct store *s, const char *path);
+int db_exec(struct store *s, const char *sql);
+int db_prepare(struct store *s, sqlite3_stmt **out, const char *sql);
+int db_error(struct store *s, const char *what);
+int db_begin(struct store *s);		/* BEGIN IMMEDIATE */
+int db_commit(struct store *s);
+void db_rollback(struct store *s);
+
+/* migrate.c */
+int migrate_apply(struct store *s);
+
+/* pack.c: reading blocks from packs */
+char *pack_path(struct store *s, const char *name);
+int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd);
+void pack_fds_close(struct store *s);
+/* Reads and decodes the block at pack_off (enc_len bytes) of pack_id into
+ * s->raw_buf, checking it against the index's raw_len and checksum.
+ * *out_len is its raw length. */
+int pack_block_read(struct store *s, int64_t pack_id, uint64_t pack_off,
+		    uint32_t enc_len, uint32_t raw_len, uint64_t checksum,
+		    size_t *out_len);
+
+/* util.c */
+char *hz_strdup(const char *s);
+char *hz_path_join(const char *a, const char *b);
+int hz_mkdir_p(const char *path);
+int hz_fsync_dir(const char *path);
+int hz_write_all(int fd, const void *buf, size_t n);
+int hz_pread_all(int fd, void *buf, size_t n, uint64_t off);
+int hz_random(void *buf, size_t n);
+int64_t hz_now(void);
+
+#endif
