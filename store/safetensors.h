@@ -9,7 +9,21 @@
  *
  * The parser is given the header bytes and the file size; it reads nothing
  * itself.  Every check that fails names what failed: the byte offset in the
- * file and the tensor name.
+ * file and the tensor name.  docs/safetensors.md lists what is accepted.
+ *
+ * Decisions beyond the format's own text:
+ *  - the header must start with '{' at byte 8 (no leading whitespace or
+ *    BOM, as the reference plans for 0.4); JSON whitespace after the
+ *    object is padding and allowed (the reference writer pads with spaces);
+ *  - the header is well-formed UTF-8 without NUL bytes, and no string in it
+ *    holds U+0000;
+ *  - a header of fewer than 2 bytes ('{}') is refused; '{}' itself (no
+ *    tensors) is a valid file;
+ *  - an empty tensor name is refused;
+ *  - a tensor with zero elements is allowed (begin == end), but not inside
+ *    another tensor's bytes; a shape whose non-zero dims overflow 64 bits
+ *    is refused even when another dim is 0;
+ *  - gaps between tensors and bytes after the last one are allowed.
  */
 #ifndef HZ_STORE_SAFETENSORS_H
 #define HZ_STORE_SAFETENSORS_H
@@ -22,10 +36,10 @@
 #define ST_MAX_DIMS 64
 
 struct st_tensor {
-	char *name;		/* NUL-terminated, owned by the st_file */
+	char *name;		/* non-empty, NUL-terminated, st_file's */
 	int dtype;		/* enum hz_dtype */
-	unsigned ndim;
-	uint64_t *shape;	/* ndim entries, owned by the st_file */
+	unsigned ndim;		/* 0 (a scalar) .. ST_MAX_DIMS */
+	uint64_t *shape;	/* ndim entries or NULL, st_file's */
 	uint64_t begin, end;	/* absolute byte offsets in the file */
 };
 
@@ -34,7 +48,11 @@ struct st_file {
 	uint64_t data_start;	/* 8 + N */
 	uint64_t file_size;
 	size_t ntensors;
-	struct st_tensor *tensors; /* sorted by begin (ties: by name) */
+	/*
+	 * Sorted by begin, then end, then name: at one offset the empty
+	 * tensors come first.  tensors[i].end <= tensors[i + 1].begin.
+	 */
+	struct st_tensor *tensors;
 	char *metadata_json;	/* compact JSON of "__metadata__" or NULL */
 };
 
@@ -42,7 +60,8 @@ struct st_file {
  * Reads N from the first 8 bytes of a file of file_size bytes and checks
  * it against max_header (0 = ST_HEADER_MAX_DEFAULT) and the file size.
  * Returns 0 with *out = N, or HZ_EINVAL with the reason as the error
- * message (hz_error_msg()).
+ * message (hz_error_msg()) and *out = 0.  N < 2 is refused, and so is a
+ * file_size below 8 (first8 is then not read).
  */
 int st_header_len(uint64_t *out, const uint8_t first8[8], uint64_t file_size,
 		  uint64_t max_header);
@@ -58,8 +77,11 @@ int st_header_len(uint64_t *out, const uint8_t first8[8], uint64_t file_size,
  * kept verbatim by the store).
  *
  * On success returns 0 and *out owns a new st_file (free with
- * st_file_free).  On failure returns HZ_EINVAL or HZ_EUNSUPPORTED (an
- * unknown dtype) or HZ_ENOMEM, with a message naming the offset and tensor.
+ * st_file_free); json is not referenced after the call.  On failure
+ * returns HZ_EINVAL or HZ_EUNSUPPORTED (an unknown dtype) or HZ_ENOMEM,
+ * with a message naming the offset and tensor, and sets *out to NULL.
+ * Reads exactly json[0..n); n must be at least 2 and 8 + n <= file_size
+ * (as st_header_len checked), else HZ_EINVAL.
  */
 int st_parse(struct st_file **out, const uint8_t *json, size_t n,
 	     uint64_t file_size);
