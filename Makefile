@@ -82,7 +82,7 @@ test-layers:
 
 test-integration: $(B)/hubzip
 	@set -e; for t in $(sort $(wildcard tests/integration/*.sh)); do echo "== $$t"; \
-		HUBZIP=$(B)/hubzip CORPUS_MINI=$(CORPUS_MINI) sh $$t; done
+		HUBZIP=$(B)/hubzip CORPUS_MINI=$(CORPUS_MINI) bash $$t; done
 
 test: deps test-layers
 	deploy/install-deps.sh --test

@@ -535,8 +535,7 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 	rc = store_path_check(path);
 	if (rc)
 		return rc;
-	if (size >= 12 && strlen(path) >= 12 &&
-	    !strcmp(path + strlen(path) - 12, ".safetensors")) {
+	if (strlen(path) >= 12 && !strcmp(path + strlen(path) - 12, ".safetensors")) {
 		rc = parse_safetensors(fd, path, size, &st);
 		if (rc)
 			return rc;

@@ -22,9 +22,12 @@ int store_open(struct store **out, const char *dir, int create)
 
 	*out = NULL;
 	if (stat(dir, &st)) {
-		if (errno != ENOENT || !create)
-			return hz_error_set_errno(errno == ENOENT ? HZ_ENOTFOUND : HZ_ERROR,
-						  "cannot open store '%s'", dir);
+		if (errno == ENOENT && !create)
+			return hz_error_set(HZ_ENOTFOUND,
+					    "no store at '%s' (run 'hubzip --store %s init')",
+					    dir, dir);
+		if (errno != ENOENT)
+			return hz_error_set_errno(HZ_ERROR, "cannot open store '%s'", dir);
 	} else if (!S_ISDIR(st.st_mode)) {
 		return hz_error_set(HZ_EINVAL, "store '%s' is not a directory", dir);
 	}
