@@ -29,7 +29,7 @@
 #define ST_HDR_AT 8		/* file offset of the JSON header */
 #define ST_SHOW_MAX 96		/* bytes of an untrusted string in a message */
 #define ST_SHOW_BUF (ST_SHOW_MAX * 4 + 4)
-#define ST_SHAPE_BUF 160
+#define ST_SHAPE_BUF 192		/* "[" 8 x ", 2^64-1" ", ...]" */
 
 /*
  * Length of the well-formed UTF-8 sequence at p (Unicode Table 3-7: no
@@ -131,6 +131,22 @@ static const char *st_jtype(const json_t *v)
 	}
 }
 
+/* Appends to buf[*o..cap), cutting rather than overrunning. */
+__attribute__((format(printf, 4, 5)))
+static void st_append(char *buf, size_t cap, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*o + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *o, cap - *o, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*o = (size_t)k < cap - *o ? *o + (size_t)k : cap - 1;
+}
+
 /* "[3, 3, 64, 64]", at most the first 8 dims. */
 static const char *st_show_shape(char buf[ST_SHAPE_BUF], const uint64_t *d,
 				 unsigned ndim)
@@ -138,13 +154,12 @@ static const char *st_show_shape(char buf[ST_SHAPE_BUF], const uint64_t *d,
 	size_t o = 0;
 	unsigned i;
 
-	buf[o++] = '[';
+	buf[0] = '\0';
+	st_append(buf, ST_SHAPE_BUF, &o, "[");
 	for (i = 0; i < ndim && i < 8; i++)
-		o += (size_t)snprintf(buf + o, ST_SHAPE_BUF - o, "%s%" PRIu64,
-				      i ? ", " : "", d[i]);
-	if (i < ndim)
-		o += (size_t)snprintf(buf + o, ST_SHAPE_BUF - o, ", ...");
-	snprintf(buf + o, ST_SHAPE_BUF - o, "]");
+		st_append(buf, ST_SHAPE_BUF, &o, "%s%" PRIu64, i ? ", " : "",
+			  d[i]);
+	st_append(buf, ST_SHAPE_BUF, &o, "%s]", i < ndim ? ", ..." : "");
 	return buf;
 }
 

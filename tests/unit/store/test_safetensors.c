@@ -373,6 +373,15 @@ static const struct bad_case bad_cases[] = {
 	{ .name = "metadata_array",
 	  .json = "{\"__metadata__\":{\"k\":[\"a\"]}}", .rc = INV,
 	  .msg = "value of 'k' is an array, not a string" },
+	/* appended (numbers stay stable): a stack overflow found in review */
+	{ .name = "shape_overflow_long_dims", .json = "{\"a\":{\"dtype\":"
+	  "\"F32\",\"data_offsets\":[0,8],\"shape\":[", .rep =
+	  "9223372036854775807,", .nrep = 8, .tail = "9223372036854775807]}}",
+	  .data_len = 8, .rc = INV, .msg = "tensor 'a': shape ["
+	  "9223372036854775807, 9223372036854775807, 9223372036854775807, "
+	  "9223372036854775807, 9223372036854775807, 9223372036854775807, "
+	  "9223372036854775807, 9223372036854775807, ...] x 4 bytes "
+	  "overflows 64 bits" },
 };
 
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
