@@ -1,0 +1,1230 @@
+#!/usr/bin/env python3
+"""hubzip benchmark: ratios per relation, the order-0 bound, speed and memory.
+
+    python3 tests/bench/bench.py --hubzip build/hubzip --corpus /var/tmp/mhub-corpus/public
+    python3 tests/bench/bench.py --corpus /var/tmp/mhub-corpus/mini --quick --no-synthetic
+
+Side by side with `zstd -3` and `zstd -19 --long=27`, in one run:
+
+  1. bytes per relation of MANIFEST.tsv (plus the unlisted config.json files),
+     hubzip's stored bytes being the marginal cost of each file, ingested one
+     commit at a time in a realistic order;
+  2. the order-0 entropy bound of float tensors that have no base;
+  3. ingest / restore speed (MB/s per core of CPU time, and wall MB/s), peak RSS;
+  4. a synthetic BF16 model of N GiB: peak RSS and speed of ingest and restore;
+  5. SHA-256 (OpenSSL) vs XXH3-128 throughput (tests/bench/hash_bench.c);
+  6. a PASS/MISS summary against the targets (informational).
+
+Prints the report on stdout (progress on stderr) and writes build/bench/report.json
+and build/bench/report.md.  Exits non-zero only if a hubzip command fails or a
+restored file differs from the original.  Python standard library + numpy only.
+MB = 10^6 bytes, MiB = 2^20 bytes.  See docs/bench.md.
+"""
+import os
+import sys
+
+try:
+    import numpy as np
+except ImportError:  # e.g. a pyenv python3 first in PATH: use the system's, which has numpy
+    if __name__ == "__main__" and not os.environ.get("HUBZIP_BENCH_REEXEC") and os.access("/usr/bin/python3", os.X_OK) \
+            and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
+        os.environ["HUBZIP_BENCH_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    sys.exit("bench: numpy is required (apt-get install python3-numpy)")
+
+import argparse
+import concurrent.futures
+import datetime
+import hashlib
+import json
+import mmap
+import platform
+import resource
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RELATIONS = ["base", "independent", "finetune", "lora-merged", "dtype-cast", "duplicate",
+             "reshard", "reconvert", "other-file", "config"]
+NO_BASE = ("base", "independent")
+FLOAT_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+DTYPE_SIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+              "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4, "U16": 2,
+              "U8": 1, "BOOL": 1}
+MB = 1e6
+MIB = 1 << 20
+CHUNK = 8 << 20
+
+TARGETS = {
+    "dup_reshard_pct": 0.1,      # duplicates and reshards: stored < 0.1% of raw
+    "bound_excess_pct": 1.0,     # float tensors without base: <= 1% above order-0
+    "ingest_mbps_core": 250.0,
+    "restore_mbps_core": 800.0,
+    "synthetic_rss_mib": 200.0,
+}
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---- processes ---------------------------------------------------------------
+
+class Run:
+    """One finished child process: exit code, CPU seconds, peak RSS, wall time."""
+    __slots__ = ("cmd", "rc", "user", "sys", "rss_kib", "wall", "out", "err")
+
+    @property
+    def cpu(self):
+        return self.user + self.sys
+
+    def as_json(self):
+        return {"cmd": self.cmd, "rc": self.rc, "user_s": round(self.user, 4),
+                "sys_s": round(self.sys, 4), "maxrss_kib": self.rss_kib,
+                "wall_s": round(self.wall, 4)}
+
+
+RUSAGE_EXEC = None   # build/bench/rusage_exec, compiled by build_helpers()
+
+
+def build_helpers():
+    """Compiles the C helpers into build/bench/ when missing or older than their source."""
+    global RUSAGE_EXEC
+    outd = os.path.join(ROOT, "build", "bench")
+    os.makedirs(outd, exist_ok=True)
+    exes = {}
+    for name, libs in (("rusage_exec", []), ("hash_bench", ["-lcrypto", "-lxxhash"])):
+        src = os.path.join(ROOT, "tests", "bench", name + ".c")
+        exe = os.path.join(outd, name)
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+            cc = subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-O2", "-Wall", "-Wextra", "-o",
+                                 exe, src] + libs, capture_output=True, text=True)
+            if cc.returncode != 0:
+                raise BenchError(f"cannot compile {src}:\n{cc.stderr}")
+        exes[name] = exe
+    RUSAGE_EXEC = exes["rusage_exec"]
+    return exes
+
+
+def run(cmd, stdout=None, feed=None, check=True, capture=False):
+    """Runs cmd under rusage_exec and collects the command's own rusage (wait4).
+
+    stdout: a path (written), None (/dev/null) or an open file object; capture=True
+    reads it instead.  feed: an iterable of bytes written to the child's stdin."""
+    r = Run()
+    r.cmd = [str(c) for c in cmd]
+    close = None
+    if capture:
+        out = subprocess.PIPE
+    elif stdout is None:
+        out = close = open(os.devnull, "wb")
+    elif isinstance(stdout, str):
+        out = close = open(stdout, "wb")
+    else:
+        out = stdout
+    err = tempfile.TemporaryFile()
+    rfd, wfd = os.pipe()
+    try:
+        p = subprocess.Popen([RUSAGE_EXEC, str(wfd)] + r.cmd, pass_fds=(wfd,),
+                             stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
+                             stdout=out, stderr=err)
+    except OSError as e:
+        os.close(rfd)
+        raise BenchError(f"cannot run {RUSAGE_EXEC}: {e}")
+    finally:
+        os.close(wfd)
+    r.out = b""
+    line = b""
+    try:
+        if feed is not None:
+            try:
+                for chunk in feed:
+                    p.stdin.write(chunk)
+            except BrokenPipeError:
+                pass
+            try:
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
+        if capture:
+            r.out = p.stdout.read()
+            p.stdout.close()
+        while True:
+            b = os.read(rfd, 4096)
+            if not b:
+                break
+            line += b
+    finally:
+        os.close(rfd)
+        _, status, _ = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if close:
+            close.close()
+    err.seek(0)
+    r.err = err.read().decode(errors="replace")
+    err.close()
+    try:
+        rc, user, sys_, rss, wall = line.split()
+        r.rc, r.user, r.sys, r.rss_kib, r.wall = int(rc), float(user), float(sys_), int(rss), float(wall)
+    except ValueError:
+        raise BenchError(f"no rusage for {' '.join(r.cmd)} (exit {p.returncode}): {r.err.strip()}")
+    if check and r.rc != 0:
+        raise BenchError(f"command failed (exit {r.rc}): {' '.join(r.cmd)}\n{r.err.strip()}")
+    return r
+
+
+def run_pool(jobs, n, fn):
+    """Calls fn(i) for i in range(n) on `jobs` threads (each runs one child at a time)."""
+    results = [None] * n
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+        futs = {ex.submit(fn, i): i for i in range(n)}
+        for f in concurrent.futures.as_completed(futs):
+            results[futs[f]] = f.result()
+    return results
+
+
+class Phase:
+    """Accumulates the children of one timed phase."""
+
+    def __init__(self, name, procs_at_once=1):
+        self.name, self.procs_at_once = name, procs_at_once
+        self.runs, self.bytes, self.wall = [], 0, 0.0
+
+    def add(self, r, nbytes=0):
+        self.runs.append(r)
+        self.bytes += nbytes
+
+    @property
+    def cpu(self):
+        return sum(r.cpu for r in self.runs)
+
+    @property
+    def max_rss_mib(self):
+        return max((r.rss_kib for r in self.runs), default=0) / 1024
+
+    def summary(self):
+        cpu = self.cpu
+        if self.procs_at_once == 1:  # one process at a time: wall = their own elapsed times
+            self.wall = sum(r.wall for r in self.runs)
+        return {"name": self.name, "processes": len(self.runs), "procs_at_once": self.procs_at_once,
+                "bytes": self.bytes, "cpu_s": round(cpu, 3),
+                "user_s": round(sum(r.user for r in self.runs), 3),
+                "sys_s": round(sum(r.sys for r in self.runs), 3),
+                "mbps_per_core": self.bytes / MB / cpu if cpu > 0 else None,
+                "wall_s": round(self.wall, 3),
+                "wall_mbps": self.bytes / MB / self.wall if self.wall > 0 else None,
+                "max_rss_mib": round(self.max_rss_mib, 1)}
+
+
+# ---- corpus ------------------------------------------------------------------
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(CHUNK)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def load_corpus(corpus):
+    """Returns (files, repos): files in MANIFEST order then unlisted ones; repos in
+    ingest order (repos holding a base or independent file first, then MANIFEST order)."""
+    man = os.path.join(corpus, "MANIFEST.tsv")
+    if not os.path.isfile(man):
+        raise BenchError(f"{man} not found (build the corpus with shared/corpus/build.sh)")
+    files, listed = [], set()
+    with open(man, encoding="utf-8") as f:
+        head = f.readline().rstrip("\n").split("\t")
+        col = {c: i for i, c in enumerate(head)}
+        for need in ("path", "repo_id", "relation", "bytes", "sha256", "dtype", "family_id"):
+            if need not in col:
+                raise BenchError(f"{man}: no column '{need}'")
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            v = line.split("\t")
+            e = {"path": v[col["path"]], "repo": v[col["repo_id"]], "relation": v[col["relation"]],
+                 "bytes": int(v[col["bytes"]]), "sha256": v[col["sha256"]], "dtype": v[col["dtype"]],
+                 "family": v[col["family_id"]], "parent": v[col["parent"]] if "parent" in col else "-",
+                 "listed": True}
+            files.append(e)
+            listed.add(e["path"])
+    repo_order = []
+    for e in files:
+        if e["repo"] not in repo_order:
+            repo_order.append(e["repo"])
+    # files on disk that the MANIFEST does not list: config.json (and anything else)
+    for repo in repo_order:
+        top = os.path.join(corpus, repo)
+        extra = []
+        for dp, dns, fns in os.walk(top):
+            dns[:] = sorted(d for d in dns if d != ".git")
+            for fn in fns:
+                rel = os.path.relpath(os.path.join(dp, fn), corpus)
+                if rel not in listed:
+                    extra.append(rel)
+        for rel in sorted(extra):
+            files.append({"path": rel, "repo": repo,
+                          "relation": "config" if os.path.basename(rel) == "config.json" else "unlisted",
+                          "bytes": os.path.getsize(os.path.join(corpus, rel)), "sha256": None,
+                          "dtype": "json", "family": "-", "parent": "-", "listed": False})
+    for e in files:
+        e["abs"] = os.path.join(corpus, e["path"])
+        e["rel"] = e["path"][len(e["repo"]) + 1:]
+        if not e["path"].startswith(e["repo"] + "/"):
+            raise BenchError(f"MANIFEST path {e['path']} is not under its repo {e['repo']}")
+        if not os.path.isfile(e["abs"]):
+            raise BenchError(f"{e['abs']}: listed in MANIFEST.tsv but missing")
+    # realistic upload order: repos holding a base or independent model first, then the
+    # rest in MANIFEST order, except that a repo waits for its parent repo (a duplicate
+    # or a reshard is not uploaded before what it copies)
+    parents = {r: {e["parent"] for e in files if e["repo"] == r and e["parent"] not in ("-", "", r)
+                   and e["parent"] in repo_order} for r in repo_order}
+    repos = [r for r in repo_order if any(e["repo"] == r and e["relation"] in NO_BASE for e in files)]
+    rest = [r for r in repo_order if r not in repos]
+    while rest:
+        nxt = next((r for r in rest if parents[r] <= set(repos)), rest[0])
+        repos.append(nxt)
+        rest.remove(nxt)
+    return files, repos
+
+
+def check_corpus(files):
+    """Hashes every corpus file; the MANIFEST must agree (else the corpus is damaged)."""
+    for e in files:
+        size = os.path.getsize(e["abs"])
+        h = sha256_file(e["abs"])
+        if e["sha256"] is None:
+            e["sha256"] = h
+        elif h != e["sha256"] or size != e["bytes"]:
+            raise BenchError(f"corpus file {e['path']} differs from MANIFEST.tsv (sha256 or size)")
+        e["bytes"] = size
+
+
+# ---- hubzip helpers ----------------------------------------------------------
+
+class Hubzip:
+    def __init__(self, binary, store):
+        self.bin, self.store = binary, store
+
+    def __call__(self, *args, **kw):
+        return run([self.bin, "--store", self.store] + list(args), **kw)
+
+    def stats(self):
+        return json.loads(self("stats", "--json", capture=True).out)
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.store, "hubzip.db"))
+
+
+def db_totals(hz):
+    con = hz.db()
+    try:
+        r = con.execute(
+            "SELECT coalesce(sum(stored_size),0),"
+            " coalesce(sum(CASE WHEN kind=1 THEN stored_size END),0),"
+            " coalesce(sum(size),0), count(*) FROM objects").fetchone()
+        pk = con.execute("SELECT coalesce(sum(size),0) FROM packs").fetchone()[0]
+    finally:
+        con.close()
+    return {"stored": r[0], "tensor_stored": r[1], "object_bytes": r[2], "objects": r[3], "pack_bytes": pk}
+
+
+def shared_split(hz, files):
+    """Each object's stored bytes split evenly between the corpus files whose
+    segments reference it (the rule of `stats --json` per repo, per file here)."""
+    con = hz.db()
+    try:
+        fid = {bytes(s).hex(): i for i, s in con.execute("SELECT id, sha256 FROM files")}
+        objs_of, stored = {}, {}
+        for f_id, o_id, st in con.execute(
+                "SELECT DISTINCT s.file_id, s.object_id, o.stored_size FROM segments s"
+                " JOIN objects o ON o.id = s.object_id"):
+            objs_of.setdefault(f_id, set()).add(o_id)
+            stored[o_id] = st
+    finally:
+        con.close()
+    refs = {}
+    for e in files:
+        for o in objs_of.get(fid.get(e["sha256"]), ()):
+            refs[o] = refs.get(o, 0) + 1
+    for e in files:
+        f = fid.get(e["sha256"])
+        if f is None:
+            raise BenchError(f"{e['path']}: not found in the store after ingest")
+        e["hz_shared"] = sum(stored[o] / refs[o] for o in objs_of.get(f, ()))
+    return sum(stored[o] for o in refs)
+
+
+def verify_tree(outdir, repo, files_of_repo):
+    """Every file of the repo restored with the right sha256, and nothing else."""
+    want = {e["rel"]: e for e in files_of_repo}
+    got = set()
+    for dp, _, fns in os.walk(outdir):
+        for fn in fns:
+            got.add(os.path.relpath(os.path.join(dp, fn), outdir))
+    if got != set(want):
+        raise BenchError(f"restore {repo}: files differ: missing {sorted(set(want) - got)},"
+                         f" extra {sorted(got - set(want))}")
+    for rel, e in want.items():
+        if sha256_file(os.path.join(outdir, rel)) != e["sha256"]:
+            raise BenchError(f"restore {repo}: {rel} restored with a different sha256")
+    return len(want)
+
+
+# ---- 1. marginal cost, file by file --------------------------------------------
+
+def bench_marginal(args, files, repos, work):
+    store = os.path.join(work, "marginal-store")
+    hz = Hubzip(args.hubzip, store)
+    hz("init")
+    phase = Phase("hubzip ingest, 1 proc/file")
+    stage_root = os.path.join(work, "stage")
+    prev = db_totals(hz)
+    t0 = time.perf_counter()
+    for repo in repos:
+        for e in (x for x in files if x["repo"] == repo):
+            shutil.rmtree(stage_root, ignore_errors=True)
+            link = os.path.join(stage_root, e["rel"])
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(e["abs"], link)   # ingest of a dir keeps the file's path in the repo
+            r = hz("ingest", repo, stage_root, "-m", f"bench: {e['rel']}")
+            phase.add(r, e["bytes"])
+            cur = db_totals(hz)
+            e["hz_marginal"] = cur["stored"] - prev["stored"]
+            e["hz_marginal_tensor"] = cur["tensor_stored"] - prev["tensor_stored"]
+            e["hz_new_objects"] = cur["objects"] - prev["objects"]
+            e["hz_ingest"] = r.as_json()
+            prev = cur
+    phase.wall = time.perf_counter() - t0
+    shutil.rmtree(stage_root, ignore_errors=True)
+    st = hz.stats()
+    total_shared = shared_split(hz, files)
+    return {"store": store, "stats": st, "db": prev, "shared_total": total_shared, "phase": phase}
+
+
+# ---- 3. speed: whole repos -------------------------------------------------------
+
+def bench_speed(args, files, repos, work):
+    store = os.path.join(work, "store")
+    hz = Hubzip(args.hubzip, store)
+    hz("init")
+    by_repo = {r: [e for e in files if e["repo"] == r] for r in repos}
+    res = {}
+    ing = Phase("hubzip ingest, 1 proc/repo")
+    t0 = time.perf_counter()
+    per_repo = {}
+    for repo in repos:
+        r = hz("ingest", repo, os.path.join(args.corpus, repo))
+        nb = sum(e["bytes"] for e in by_repo[repo])
+        ing.add(r, nb)
+        per_repo[repo] = {"bytes": nb, "files": len(by_repo[repo]), "ingest": r.as_json()}
+    ing.wall = time.perf_counter() - t0
+    res["ingest"] = ing
+    log(f"ingested {len(repos)} repos in {ing.wall:.1f}s; fsck")
+    fsck = hz("fsck", capture=True, check=False)
+    if fsck.rc != 0:
+        raise BenchError(f"fsck found problems:\n{fsck.out.decode(errors='replace')}{fsck.err}")
+    res["fsck"] = fsck.out.decode(errors="replace").strip()
+    res["stats"] = hz.stats()
+
+    for label, sub in (("restore-warm", "hubzip restore (1st pass)"), ("restore", "hubzip restore, warm")):
+        ph = Phase(sub)
+        outroot = os.path.join(work, label)
+        shutil.rmtree(outroot, ignore_errors=True)
+        os.makedirs(outroot)
+        t0 = time.perf_counter()
+        for repo in repos:
+            os.makedirs(os.path.dirname(os.path.join(outroot, repo)), exist_ok=True)
+            r = hz("restore", repo, os.path.join(outroot, repo))
+            ph.add(r, per_repo[repo]["bytes"])
+            per_repo[repo][label] = r.as_json()
+        ph.wall = time.perf_counter() - t0
+        for repo in repos:
+            verify_tree(os.path.join(outroot, repo), repo, by_repo[repo])
+        shutil.rmtree(outroot)
+        res[label] = ph
+        log(f"{sub}: {len(repos)} repos in {ph.wall:.1f}s, every file verified")
+
+    ph = Phase("hubzip cat > /dev/null, warm")
+    t0 = time.perf_counter()
+    for e in files:
+        r = hz("cat", e["repo"], e["rel"])
+        ph.add(r, e["bytes"])
+        e["hz_cat"] = r.as_json()
+    ph.wall = time.perf_counter() - t0
+    res["cat"] = ph
+    res["per_repo"] = per_repo
+    return res
+
+
+# ---- zstd ----------------------------------------------------------------------
+
+def bench_zstd(args, files, work, quick):
+    res = {}
+    d3 = os.path.join(work, "zstd3")
+    os.makedirs(d3, exist_ok=True)
+
+    def z3(i):
+        e = files[i]
+        out = os.path.join(d3, f"{i}.zst")
+        r = run(["zstd", "-3", "-T1", "-q", "-f", "-c", e["abs"]], stdout=out)
+        e["zstd3"] = os.path.getsize(out)
+        e["zstd3_cpu"] = r.cpu
+        return r
+
+    ph = Phase(f"zstd -3 -T1, {args.jobs} at once", args.jobs)
+    t0 = time.perf_counter()
+    for i, r in enumerate(run_pool(args.jobs, len(files), z3)):
+        ph.add(r, files[i]["bytes"])
+    ph.wall = time.perf_counter() - t0
+    res["zstd3_par"] = ph
+    log(f"zstd -3 of {len(files)} files in {ph.wall:.1f}s")
+
+    if not quick:
+        d19 = os.path.join(work, "zstd19")
+        os.makedirs(d19, exist_ok=True)
+
+        def z19(i):
+            e = files[i]
+            out = os.path.join(d19, f"{i}.zst")
+            r = run(["zstd", "-19", "--long=27", "-T1", "-q", "-f", "-c", e["abs"]], stdout=out)
+            e["zstd19"] = os.path.getsize(out)
+            e["zstd19_cpu"] = r.cpu
+            os.unlink(out)
+            return r
+
+        # biggest first, so that the two cores finish together
+        order = sorted(range(len(files)), key=lambda i: -files[i]["bytes"])
+        ph = Phase(f"zstd -19 --long=27 -T1, {args.jobs} at once", args.jobs)
+        t0 = time.perf_counter()
+        for k, r in enumerate(run_pool(args.jobs, len(order), lambda k: z19(order[k]))):
+            ph.add(r, files[order[k]]["bytes"])
+        ph.wall = time.perf_counter() - t0
+        res["zstd19_par"] = ph
+        log(f"zstd -19 --long=27 of {len(files)} files in {ph.wall:.1f}s")
+
+    # speed, one process at a time like hubzip: compress, decompress to disk and to /dev/null
+    seq = os.path.join(work, "zstd3-seq")
+    os.makedirs(seq, exist_ok=True)
+    ph = Phase("zstd -3 -T1 compress")
+    t0 = time.perf_counter()
+    for i, e in enumerate(files):
+        ph.add(run(["zstd", "-3", "-T1", "-q", "-f", e["abs"], "-o", os.path.join(seq, f"{i}.zst")]),
+               e["bytes"])
+    ph.wall = time.perf_counter() - t0
+    res["zstd3_c"] = ph
+    outd = os.path.join(work, "zstd3-out")
+    os.makedirs(outd, exist_ok=True)
+    ph = Phase("zstd -3 -d to disk, warm")
+    t0 = time.perf_counter()
+    for i, e in enumerate(files):
+        ph.add(run(["zstd", "-d", "-T1", "-q", "-f", os.path.join(seq, f"{i}.zst"), "-o",
+                    os.path.join(outd, str(i))]), e["bytes"])
+    ph.wall = time.perf_counter() - t0
+    for i, e in enumerate(files):
+        if sha256_file(os.path.join(outd, str(i))) != e["sha256"]:
+            raise BenchError(f"zstd round trip of {e['path']} differs (zstd broken?)")
+    res["zstd3_d"] = ph
+    ph = Phase("zstd -3 -d > /dev/null, warm")
+    t0 = time.perf_counter()
+    for i, e in enumerate(files):
+        ph.add(run(["zstd", "-d", "-T1", "-q", "-c", os.path.join(seq, f"{i}.zst")]), e["bytes"])
+    ph.wall = time.perf_counter() - t0
+    res["zstd3_dnull"] = ph
+    for d in (seq, outd, d3):
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
+# ---- 2. order-0 bound ------------------------------------------------------------
+
+def st_header(mm, path):
+    if len(mm) < 8:
+        raise BenchError(f"{path}: not a safetensors file")
+    n = int.from_bytes(mm[:8], "little")
+    hdr = json.loads(bytes(mm[8:8 + n]))
+    base = 8 + n
+    out = []
+    for name, t in hdr.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        out.append((name, t["dtype"], t["shape"], base + a, base + b))
+    out.sort(key=lambda x: x[3])
+    return out
+
+
+UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def plane_bound(buf, k, rotl1=False):
+    """n * H0(plane) / 8 summed over the k byte planes of buf (little-endian elements);
+    with rotl1, of the elements rotated left by one bit first (sign bit to the bottom,
+    so that the exponent fills a byte of its own)."""
+    if rotl1:
+        v = np.frombuffer(buf, dtype=UINT[k]).astype(np.dtype(UINT[k]).newbyteorder("<"), copy=False)
+        bits = np.array(8 * k - 1, dtype=UINT[k])
+        v = (v << np.array(1, dtype=UINT[k])) | (v >> bits)
+        a = v.view(np.uint8).reshape(-1, k)
+    else:
+        a = np.frombuffer(buf, dtype=np.uint8).reshape(-1, k)
+    return sum(h0_bytes(np.bincount(a[:, j], minlength=256)) for j in range(k))
+
+
+def bench_bound(args, files, store_hz, quick):
+    con = store_hz.db()
+    seen = set()
+    per_dtype = {}
+    per_file = []
+    feeds = []
+    try:
+        for e in files:
+            if e["relation"] not in NO_BASE or not e["path"].endswith(".safetensors"):
+                continue
+            with open(e["abs"], "rb") as f:
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                pieces = []
+                fr = {"path": e["path"], "tensors": 0, "raw": 0, "bound": 0.0, "hubzip": 0}
+                for name, dt, shape, a, b in st_header(mm, e["path"]):
+                    if dt not in FLOAT_DTYPES or b <= a:
+                        continue
+                    buf = mm[a:b]
+                    sha = hashlib.sha256(buf).digest()
+                    if sha in seen:
+                        continue
+                    seen.add(sha)
+                    row = con.execute("SELECT stored_size, size, kind FROM objects WHERE sha256 = ?",
+                                      (sha,)).fetchone()
+                    if row is None or row[1] != len(buf):
+                        raise BenchError(f"{e['path']}: tensor {name} not found in the store")
+                    bound = plane_bound(buf, FLOAT_DTYPES[dt])
+                    brot = plane_bound(buf, FLOAT_DTYPES[dt], rotl1=True)
+                    d = per_dtype.setdefault(dt, {"tensors": 0, "raw": 0, "bound": 0.0, "bound_rotl1": 0.0,
+                                                  "hubzip": 0})
+                    d["tensors"] += 1
+                    d["raw"] += len(buf)
+                    d["bound"] += bound
+                    d["bound_rotl1"] += brot
+                    d["hubzip"] += row[0]
+                    fr["tensors"] += 1
+                    fr["raw"] += len(buf)
+                    fr["bound"] += bound
+                    fr["hubzip"] += row[0]
+                    pieces.append((a, b))
+                if fr["tensors"]:
+                    per_file.append(fr)
+                    feeds.append((e["abs"], pieces, fr))
+            finally:
+                mm.close()
+    finally:
+        con.close()
+
+    if not quick:
+        def z19(i):
+            path, pieces, fr = feeds[i]
+
+            def gen():
+                with open(path, "rb") as f:
+                    for a, b in pieces:
+                        f.seek(a)
+                        left = b - a
+                        while left:
+                            chunk = f.read(min(CHUNK, left))
+                            left -= len(chunk)
+                            yield chunk
+            out = os.path.join(args.work, f"bound-{i}.zst")   # a file: a pipe read after the feed could fill up
+            r = run(["zstd", "-19", "--long=27", "-T1", "-q", "-c"], feed=gen(), stdout=out)
+            fr["zstd19"] = os.path.getsize(out)
+            os.unlink(out)
+            return r
+        order = sorted(range(len(feeds)), key=lambda i: -feeds[i][2]["raw"])
+        runs = run_pool(args.jobs, len(order), lambda k: z19(order[k]))
+        zcpu = sum(r.cpu for r in runs)
+    else:
+        zcpu = None
+    tot = {"tensors": sum(d["tensors"] for d in per_dtype.values()),
+           "raw": sum(d["raw"] for d in per_dtype.values()),
+           "bound": sum(d["bound"] for d in per_dtype.values()),
+           "bound_rotl1": sum(d["bound_rotl1"] for d in per_dtype.values()),
+           "hubzip": sum(d["hubzip"] for d in per_dtype.values()),
+           "zstd19": None if quick else sum(fr.get("zstd19", 0) for fr in per_file),
+           "zstd19_cpu_s": zcpu}
+    return {"per_dtype": per_dtype, "total": tot, "per_file": per_file}
+
+
+# ---- 4. synthetic model ------------------------------------------------------------
+
+def synth_layout(gib):
+    cols = 8192
+    rows_per = 16384                     # 256 MiB of BF16 per tensor
+    rows_total = int(gib * (1 << 30)) // (2 * cols)
+    if rows_total < 1:
+        raise BenchError("--synthetic-gib is too small")
+    kinds = ["mlp.down_proj", "mlp.gate_proj", "mlp.up_proj", "self_attn.o_proj"]
+    shapes, i = [], 0
+    while rows_total > 0:
+        r = min(rows_per, rows_total)
+        shapes.append((f"model.layers.{i // 4:03d}.{kinds[i % 4]}.weight", r, cols))
+        rows_total -= r
+        i += 1
+    hdr = {"__metadata__": {"format": "pt"}}
+    off = 0
+    for name, r, c in shapes:
+        n = r * c * 2
+        hdr[name] = {"dtype": "BF16", "shape": [r, c], "data_offsets": [off, off + n]}
+        off += n
+    hj = json.dumps(hdr, separators=(",", ":")).encode()
+    hj += b" " * (-len(hj) % 8)
+    return shapes, len(hj).to_bytes(8, "little") + hj, off
+
+
+def h0_bytes(counts):
+    """n * H0 / 8 for one histogram."""
+    c = counts[counts > 0].astype(np.float64)
+    n = c.sum()
+    return float(-(c * np.log2(c / n)).sum()) / 8.0 if n else 0.0
+
+
+def synth_header_len(gib):
+    return len(synth_layout(gib)[1])
+
+
+def synth_file(gib):
+    """Writes (or reuses) the synthetic model.  Returns (path, size, sha256, generated,
+    order-0 bound of its byte planes, per tensor, in bytes)."""
+    shapes, head, data = synth_layout(gib)
+    d = "/var/tmp/hubzip-bench"
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, f"synthetic-{gib:g}gib-bf16.safetensors")
+    size = len(head) + data
+    h = hashlib.sha256()
+    bound = 0.0
+
+    def planes(buf, counts):
+        a = np.frombuffer(buf, dtype=np.uint8).reshape(-1, 2)
+        counts[0] += np.bincount(a[:, 0], minlength=256)
+        counts[1] += np.bincount(a[:, 1], minlength=256)
+
+    if os.path.isfile(path) and os.path.getsize(path) == size:
+        with open(path, "rb") as f:
+            if f.read(len(head)) == head:
+                log(f"reusing {path}; hashing it")
+                h.update(head)
+                for _, r, c in shapes:
+                    counts = np.zeros((2, 256), dtype=np.int64)
+                    left = r * c * 2
+                    while left:
+                        b = f.read(min(CHUNK, left))
+                        if not b:
+                            raise BenchError(f"{path}: short read")
+                        left -= len(b)
+                        h.update(b)
+                        planes(b, counts)
+                    bound += h0_bytes(counts[0]) + h0_bytes(counts[1])
+                return path, size, h.hexdigest(), False, bound
+    log(f"writing {path} ({size / MB:.0f} MB of BF16 N(0, 0.02))")
+    rng = np.random.default_rng(20251127)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(head)
+        h.update(head)
+        for _, r, c in shapes:
+            counts = np.zeros((2, 256), dtype=np.int64)
+            left = r * c
+            while left:
+                n = min(left, 4 << 20)
+                x = rng.standard_normal(n, dtype=np.float32)
+                x *= np.float32(0.02)
+                u = x.view(np.uint32)
+                # float32 -> bf16, round to nearest even (no NaN can occur here)
+                bf = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
+                b = bf.astype("<u2").tobytes()
+                f.write(b)
+                h.update(b)
+                planes(b, counts)
+                left -= n
+            bound += h0_bytes(counts[0]) + h0_bytes(counts[1])
+    os.replace(tmp, path)
+    return path, size, h.hexdigest(), True, bound
+
+
+def bench_synthetic(args, work):
+    path, size, sha, made, bound = synth_file(args.synthetic_gib)
+    store = os.path.join(work, "synthetic-store")
+    shutil.rmtree(store, ignore_errors=True)
+    hz = Hubzip(args.hubzip, store)
+    hz("init")
+    repo = "bench/synthetic"
+    name = os.path.basename(path)
+    log(f"ingesting {name}")
+    ing = hz("ingest", repo, path)
+    st = hz.stats()
+    log("reading it back (cat > /dev/null)")
+    cat = hz("cat", repo, name)
+    log("verifying it (cat | sha256)")
+    h = hashlib.sha256()
+    p = subprocess.Popen([args.hubzip, "--store", store, "cat", repo, name],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while True:
+        b = p.stdout.read(CHUNK)
+        if not b:
+            break
+        h.update(b)
+    err = p.stderr.read()
+    if p.wait() != 0:
+        raise BenchError(f"cat of the synthetic model failed: {err.decode(errors='replace')}")
+    if h.hexdigest() != sha:
+        raise BenchError("the synthetic model was read back with a different sha256")
+    shutil.rmtree(store)
+
+    def row(r):
+        return {"bytes": size, "cpu_s": round(r.cpu, 3), "user_s": round(r.user, 3), "sys_s": round(r.sys, 3),
+                "mbps_per_core": size / MB / r.cpu if r.cpu else None, "wall_s": round(r.wall, 3),
+                "wall_mbps": size / MB / r.wall if r.wall else None, "max_rss_mib": round(r.rss_kib / 1024, 1)}
+    return {"path": path, "bytes": size, "generated": made, "stored": st["physical_bytes"],
+            "order0_bound": bound, "tensor_bytes": size - synth_header_len(args.synthetic_gib),
+            "ingest": row(ing), "cat": row(cat)}
+
+
+# ---- 5. hashes ---------------------------------------------------------------------
+
+def bench_hash(exe):
+    r = run([exe, "1024", "3"], capture=True)
+    return json.loads(r.out)
+
+
+# ---- report ------------------------------------------------------------------------
+
+def fmt_mb(b, nd=3):
+    return "-" if b is None else f"{b / MB:.{nd}f}"
+
+
+def fmt_pct(x):
+    if x is None:
+        return "-"
+    a = abs(x)
+    if a >= 10:
+        return f"{x:.1f}%"
+    if a >= 1:
+        return f"{x:.2f}%"
+    if a >= 0.01:
+        return f"{x:.3f}%"
+    return f"{x:.4f}%"
+
+
+def ratio_pct(part, whole):
+    return None if part is None or not whole else 100.0 * part / whole
+
+
+def fmt_num(x, nd=1):
+    return "-" if x is None else f"{x:,.{nd}f}"
+
+
+class Table:
+    def __init__(self, title, headers, align=None):
+        self.title, self.headers = title, headers
+        self.align = align or ["l"] + ["r"] * (len(headers) - 1)
+        self.rows = []
+        self.note = None
+
+    def add(self, *cells):
+        self.rows.append([str(c) for c in cells])
+
+    def text(self):
+        w = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
+             for i, h in enumerate(self.headers)]
+
+        def line(cells):
+            return "  ".join(c.ljust(w[i]) if self.align[i] == "l" else c.rjust(w[i])
+                             for i, c in enumerate(cells)).rstrip()
+        out = [self.title, line(self.headers), "  ".join("-" * x for x in w)]
+        out += [line(r) for r in self.rows]
+        if self.note:
+            out.append(self.note)
+        return "\n".join(out)
+
+    def md(self):
+        sep = ["---" if a == "l" else "---:" for a in self.align]
+        out = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
+               "| " + " | ".join(sep) + " |"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows]
+        if self.note:
+            out += ["", self.note]
+        return "\n".join(out)
+
+
+def machine_info():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem / (1 << 30), 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def git_head():
+    """HEAD, plus a note when the sources that make build/hubzip differ from it."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        st = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "common", "delta", "store",
+                             "api", "daemon", "migrations", "Makefile"], capture_output=True, text=True,
+                            check=True).stdout.split("\n")
+        dirty = sorted({line[3:].split("/")[0] for line in st if line.strip()})
+        return head + (f" + uncommitted changes in {', '.join(d + '/' for d in dirty)}" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
+    tables, checks = [], []
+    raw_total = sum(e["bytes"] for e in files)
+    quick = args.quick
+
+    # 1. per relation
+    t = Table("Stored bytes per relation (MB = 10^6 B; % = stored/raw; hubzip = marginal cost of each"
+              " file, ingested one commit at a time)",
+              ["relation", "files", "raw MB", "zstd-3 MB", "zstd-3 %", "zstd-19 MB", "zstd-19 %",
+               "hubzip MB", "hubzip %", "shared MB", "shared %"])
+    tc = Table("Per relation: CPU seconds (zstd -T1 per file; hubzip = its per-file ingests) and what"
+               " hubzip's marginal bytes hold (tensor data / headers, gaps and whole files)",
+               ["relation", "files", "raw MB", "zstd-3 s", "zstd-19 s", "hubzip s", "hubzip MB/s/core",
+                "tensor MB", "other MB"])
+    rels = RELATIONS + sorted({e["relation"] for e in files} - set(RELATIONS))
+    per_rel = {}
+    for rel in rels + ["total"]:
+        fs = files if rel == "total" else [e for e in files if e["relation"] == rel]
+        if not fs and rel not in RELATIONS:
+            continue
+        raw = sum(e["bytes"] for e in fs)
+        z3 = sum(e["zstd3"] for e in fs)
+        z19 = None if quick else sum(e["zstd19"] for e in fs)
+        hz = sum(e["hz_marginal"] for e in fs)
+        sh = sum(e["hz_shared"] for e in fs)
+        cpu3 = sum(e["zstd3_cpu"] for e in fs)
+        cpu19 = None if quick else sum(e["zstd19_cpu"] for e in fs)
+        cpuh = sum(e["hz_ingest"]["user_s"] + e["hz_ingest"]["sys_s"] for e in fs)
+        per_rel[rel] = {"files": len(fs), "raw": raw, "zstd3": z3, "zstd19": z19, "hubzip_marginal": hz,
+                        "hubzip_marginal_tensor": sum(e["hz_marginal_tensor"] for e in fs),
+                        "hubzip_shared": round(sh), "zstd3_cpu_s": round(cpu3, 3),
+                        "zstd19_cpu_s": None if cpu19 is None else round(cpu19, 3),
+                        "hubzip_cpu_s": round(cpuh, 3)}
+        if not fs:
+            t.add(rel, 0, *["-"] * 9)
+            tc.add(rel, 0, *["-"] * 7)
+            continue
+        t.add(rel, len(fs), fmt_mb(raw), fmt_mb(z3), fmt_pct(ratio_pct(z3, raw)), fmt_mb(z19),
+              fmt_pct(ratio_pct(z19, raw)), fmt_mb(hz), fmt_pct(ratio_pct(hz, raw)), fmt_mb(sh),
+              fmt_pct(ratio_pct(sh, raw)))
+        hzt = per_rel[rel]["hubzip_marginal_tensor"]
+        tc.add(rel, len(fs), fmt_mb(raw), fmt_num(cpu3, 2), fmt_num(cpu19, 2), fmt_num(cpuh, 2),
+               fmt_num(raw / MB / cpuh if cpuh else None), fmt_mb(hzt), fmt_mb(hz - hzt))
+    tables += [t, tc]
+
+    # reconciliation with stats --json
+    mst, sst = marginal["stats"], speed["stats"]
+    sum_marg = sum(e["hz_marginal"] for e in files)
+    repo_sum = sum(r["physical_bytes"] for r in sst.get("repos", []))
+    tr = Table("Totals and stats --json (the same corpus in two fresh stores)",
+               ["quantity", "bytes", "MB", "check"])
+    tr.add("corpus raw bytes (files on disk)", raw_total, fmt_mb(raw_total), "")
+    tr.add("sum of per-file marginal costs", sum_marg, fmt_mb(sum_marg), "")
+    tr.add("file-by-file store: stats physical_bytes", mst["physical_bytes"], fmt_mb(mst["physical_bytes"]),
+           "= marginal sum" if mst["physical_bytes"] == sum_marg else
+           f"DIFFERS by {mst['physical_bytes'] - sum_marg}")
+    tr.add("file-by-file store: shared split total", round(marginal["shared_total"]),
+           fmt_mb(marginal["shared_total"]),
+           "= physical" if round(marginal["shared_total"]) == mst["physical_bytes"] else "DIFFERS")
+    tr.add("repo-by-repo store: stats logical_bytes", sst["logical_bytes"], fmt_mb(sst["logical_bytes"]),
+           "= raw" if sst["logical_bytes"] == raw_total else f"DIFFERS by {sst['logical_bytes'] - raw_total}")
+    tr.add("repo-by-repo store: stats physical_bytes", sst["physical_bytes"], fmt_mb(sst["physical_bytes"]),
+           "= file-by-file" if sst["physical_bytes"] == mst["physical_bytes"] else
+           f"{sst['physical_bytes'] - mst['physical_bytes']:+d} vs file-by-file")
+    tr.add("repo-by-repo store: sum of repos[].physical_bytes", repo_sum, fmt_mb(repo_sum),
+           "= physical" if repo_sum == sst["physical_bytes"] else "DIFFERS")
+    stages = sst.get("stages", {})
+    for k in ("file_dedup", "tensor_dedup", "delta", "coding"):
+        if k in stages:
+            tr.add(f"  saved by stage {k}", stages[k], fmt_mb(stages[k]),
+                   fmt_pct(ratio_pct(stages[k], sst["logical_bytes"])) + " of logical")
+    cnt = sst.get("counts", {})
+    if "pack_bytes" in cnt:
+        tr.add("repo-by-repo store: pack_bytes on disk", cnt["pack_bytes"], fmt_mb(cnt["pack_bytes"]), "")
+        tr.add("repo-by-repo store: index_bytes", cnt.get("index_bytes", 0), fmt_mb(cnt.get("index_bytes", 0)),
+               "")
+    tables.append(tr)
+
+    # 2. order-0 bound
+    tb = Table("Float tensors with no base (relation base/independent, each distinct tensor once):"
+               " order-0 bound of byte planes (rotl1 = of the elements rotated left 1 bit first)",
+               ["dtype", "tensors", "raw MB", "bound MB", "hubzip MB", "vs bound", "zstd-19 MB", "vs bound",
+                "rotl1 bound MB", "hubzip vs it"])
+    bt = bound["total"]
+
+    def vs(x, ref):
+        return fmt_pct(100 * (x / ref - 1)) if x is not None and ref else "-"
+    for dt in ("F64", "F32", "F16", "BF16"):
+        d = bound["per_dtype"].get(dt)
+        if d:
+            tb.add(dt, d["tensors"], fmt_mb(d["raw"]), fmt_mb(d["bound"]), fmt_mb(d["hubzip"]),
+                   vs(d["hubzip"], d["bound"]), "-", "-", fmt_mb(d["bound_rotl1"]),
+                   vs(d["hubzip"], d["bound_rotl1"]))
+    excess = 100 * (bt["hubzip"] / bt["bound"] - 1) if bt["bound"] else None
+    tb.add("total", bt["tensors"], fmt_mb(bt["raw"]), fmt_mb(bt["bound"]), fmt_mb(bt["hubzip"]),
+           vs(bt["hubzip"], bt["bound"]), fmt_mb(bt["zstd19"]), vs(bt["zstd19"], bt["bound"]),
+           fmt_mb(bt["bound_rotl1"]), vs(bt["hubzip"], bt["bound_rotl1"]))
+    tables.append(tb)
+
+    # 3. speed
+    ts = Table("Speed (MB/s per core = MB / (user+sys CPU s of the measured processes); wall = elapsed)",
+               ["operation", "procs", "at once", "MB", "CPU s", "MB/s/core", "wall s", "wall MB/s",
+                "max RSS MiB"])
+    phases = [marginal["phase"], speed["ingest"], zs["zstd3_c"], speed["restore-warm"], speed["restore"],
+              speed["cat"], zs["zstd3_d"], zs["zstd3_dnull"], zs["zstd3_par"]]
+    if "zstd19_par" in zs:
+        phases.append(zs["zstd19_par"])
+    for ph in phases:
+        s = ph.summary()
+        ts.add(s["name"], s["processes"], s["procs_at_once"], fmt_mb(s["bytes"], 1), fmt_num(s["cpu_s"], 2),
+               fmt_num(s["mbps_per_core"]), fmt_num(s["wall_s"], 2), fmt_num(s["wall_mbps"]),
+               fmt_num(s["max_rss_mib"]))
+    if synth:
+        for k, label in (("ingest", "synthetic: hubzip ingest"), ("cat", "synthetic: hubzip cat > /dev/null")):
+            s = synth[k]
+            ts.add(label, 1, 1, fmt_mb(s["bytes"], 1), fmt_num(s["cpu_s"], 2), fmt_num(s["mbps_per_core"]),
+                   fmt_num(s["wall_s"], 2), fmt_num(s["wall_mbps"]), fmt_num(s["max_rss_mib"]))
+    cfg = sorted(e["hz_ingest"]["user_s"] + e["hz_ingest"]["sys_s"] for e in files if e["relation"] == "config")
+    cfgw = sorted(e["hz_ingest"]["wall_s"] for e in files if e["relation"] == "config")
+    if cfg:
+        ts.note = (f"Fixed cost of one hubzip process (ingest of one config.json, median of {len(cfg)}):"
+                   f" {1000 * cfg[len(cfg) // 2]:.1f} ms CPU, {1000 * cfgw[len(cfgw) // 2]:.1f} ms wall.")
+    tables.append(ts)
+
+    # peak RSS: the biggest hubzip processes
+    allp = []
+    for ph in (marginal["phase"], speed["ingest"], speed["restore-warm"], speed["restore"], speed["cat"]):
+        for r in ph.runs:
+            allp.append((r.rss_kib, ph.name, " ".join(r.cmd[3:5])))
+    allp.sort(reverse=True)
+    tp = Table(f"Peak RSS of the {len(allp)} corpus hubzip processes: the largest 5 (all in report.json)",
+               ["phase", "command", "RSS MiB"])
+    for kib, ph, cmd in allp[:5]:
+        tp.add(ph, cmd, fmt_num(kib / 1024))
+    tables.append(tp)
+
+    # 4. synthetic
+    if synth:
+        ty = Table(f"Synthetic model: {synth['bytes'] / (1 << 30):.2f} GiB of BF16 N(0, 0.02)"
+                   f" ({os.path.basename(synth['path'])})",
+                   ["step", "MB", "CPU s", "MB/s/core", "wall s", "wall MB/s", "peak RSS MiB"])
+        for k in ("ingest", "cat"):
+            s = synth[k]
+            ty.add(k, fmt_mb(s["bytes"], 1), fmt_num(s["cpu_s"], 2), fmt_num(s["mbps_per_core"]),
+                   fmt_num(s["wall_s"], 2), fmt_num(s["wall_mbps"]), fmt_num(s["max_rss_mib"]))
+        ty.add("stored (% of raw)", fmt_mb(synth["stored"], 1), "", fmt_pct(ratio_pct(synth["stored"], synth["bytes"])),
+               "", "", "")
+        ty.add("order-0 bound (% of raw)", fmt_mb(synth["order0_bound"], 1), "",
+               fmt_pct(ratio_pct(synth["order0_bound"], synth["tensor_bytes"])), "", "", "")
+        ty.add("stored vs bound", "", "", fmt_pct(100 * (synth["stored"] / synth["order0_bound"] - 1)), "", "", "")
+        tables.append(ty)
+
+    # 5. hashes
+    th = Table(f"Hash throughput on {hashes['bytes'] / (1 << 30):.0f} GiB in memory"
+               f" (best of {hashes['reps']}; GB = 10^9 B)", ["hash", "GB/s", "CPU s per GB", "note"])
+    th.add("SHA-256 (OpenSSL EVP)", f"{hashes['sha256_gbps']:.2f}", f"{1 / hashes['sha256_gbps']:.3f}",
+           "SHA extensions: " + ("yes" if hashes.get("cpu_sha_ni") else "no"))
+    th.add("XXH3-128", f"{hashes['xxh3_128_gbps']:.2f}", f"{1 / hashes['xxh3_128_gbps']:.3f}", "")
+    th.add("XXH3-64 (block checksums)", f"{hashes['xxh3_64_gbps']:.2f}", f"{1 / hashes['xxh3_64_gbps']:.3f}", "")
+    tables.append(th)
+
+    # 6. summary
+    tt = Table("Targets (informational: a MISS does not fail the bench)",
+               ["target", "measured", "goal", "result"])
+
+    def target(name, val, txt, goal, ok):
+        res = "-" if val is None else ("PASS" if ok else "MISS")
+        tt.add(name, txt, goal, res)
+        checks.append({"target": name, "measured": val, "goal": goal, "result": res})
+    for rel in ("duplicate", "reshard"):
+        pr = per_rel.get(rel)
+        v = ratio_pct(pr["hubzip_marginal"], pr["raw"]) if pr and pr["files"] else None
+        target(f"{rel}s: stored / raw", v, fmt_pct(v), f"< {TARGETS['dup_reshard_pct']}%",
+               v is not None and v < TARGETS["dup_reshard_pct"])
+    target("float tensors, no base: above order-0 bound", excess,
+           "-" if excess is None else f"{excess:+.2f}%", f"<= +{TARGETS['bound_excess_pct']:g}%",
+           excess is not None and excess <= TARGETS["bound_excess_pct"])
+    if synth:
+        v = 100 * (synth["stored"] / synth["order0_bound"] - 1)
+        target("  the same, synthetic BF16 model", v, f"{v:+.2f}%", f"<= +{TARGETS['bound_excess_pct']:g}%",
+               v <= TARGETS["bound_excess_pct"])
+    v = speed["ingest"].summary()["mbps_per_core"]
+    target("ingest MB/s per core (corpus, 1 proc/repo)", v, fmt_num(v), f">= {TARGETS['ingest_mbps_core']:g}",
+           v is not None and v >= TARGETS["ingest_mbps_core"])
+    v = speed["restore"].summary()["mbps_per_core"]
+    target("restore MB/s per core (corpus, warm, to disk)", v, fmt_num(v),
+           f">= {TARGETS['restore_mbps_core']:g}", v is not None and v >= TARGETS["restore_mbps_core"])
+    if synth:
+        v = max(synth["ingest"]["max_rss_mib"], synth["cat"]["max_rss_mib"])
+        target(f"peak RSS, {args.synthetic_gib:g} GiB model (ingest, cat)", v,
+               f"{synth['ingest']['max_rss_mib']:.1f} / {synth['cat']['max_rss_mib']:.1f} MiB",
+               f"< {TARGETS['synthetic_rss_mib']:g} MiB", v < TARGETS["synthetic_rss_mib"])
+    else:
+        target("peak RSS, synthetic model", None, "(skipped)", f"< {TARGETS['synthetic_rss_mib']:g} MiB", False)
+    tables.append(tt)
+    return tables, per_rel, checks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", default="/var/tmp/mhub-corpus/public")
+    ap.add_argument("--hubzip", default=os.path.join(ROOT, "build", "hubzip"))
+    ap.add_argument("--work", default="/var/tmp/hubzip-bench/work")
+    ap.add_argument("--quick", action="store_true", help="skip zstd -19 and the synthetic model")
+    ap.add_argument("--synthetic-gib", type=float, default=4.0)
+    ap.add_argument("--no-synthetic", action="store_true")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="parallel zstd processes (default 2)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"), help="where report.{json,md} go")
+    args = ap.parse_args()
+    args.hubzip = os.path.abspath(args.hubzip)
+    args.corpus = os.path.abspath(args.corpus)
+    args.work = os.path.abspath(args.work)
+    if not os.access(args.hubzip, os.X_OK):
+        raise BenchError(f"{args.hubzip}: not an executable (run make)")
+    if shutil.which("zstd") is None:
+        raise BenchError("zstd not found (deploy/install-deps.sh --bench)")
+    synthetic = not (args.quick or args.no_synthetic)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.perf_counter()
+    load_start = os.getloadavg()
+
+    helpers = build_helpers()
+    files, repos = load_corpus(args.corpus)
+    log(f"corpus {args.corpus}: {len(files)} files ({sum(e['bytes'] for e in files) / MB:.1f} MB)"
+        f" in {len(repos)} repos; checking sha256")
+    check_corpus(files)
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+
+    log("1/6 marginal cost: ingesting file by file")
+    marginal = bench_marginal(args, files, repos, args.work)
+    log("3/6 speed: ingest by repo, restore, cat (fresh store)")
+    speed = bench_speed(args, files, repos, args.work)
+    log("1/6 zstd per file" + ("" if args.quick else " (-3 and -19 --long=27)"))
+    zs = bench_zstd(args, files, args.work, args.quick)
+    log("2/6 order-0 bound of float tensors without base")
+    bound = bench_bound(args, files, Hubzip(args.hubzip, marginal["store"]), args.quick)
+    synth = None
+    if synthetic:
+        log(f"4/6 synthetic {args.synthetic_gib:g} GiB model")
+        synth = bench_synthetic(args, args.work)
+    log("5/6 hashes")
+    hashes = bench_hash(helpers["hash_bench"])
+    try:
+        with open("/proc/cpuinfo") as f:
+            hashes["cpu_sha_ni"] = " sha_ni" in f.read()
+    except OSError:
+        pass
+
+    info = machine_info()
+    info["loadavg_start"] = load_start
+    info["date"] = started.strftime("%Y-%m-%d %H:%M UTC")
+    info["git"] = git_head()
+    info["hubzip"] = run([args.hubzip, "version"], capture=True).out.decode().strip()
+    zv = run(["zstd", "--version"], capture=True).out.decode()
+    info["zstd"] = "zstd " + next((w for w in zv.split() if w.startswith("v1") or w.startswith("v2")), zv.strip())
+    info["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+    info["corpus"] = args.corpus
+    info["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+    info["loadavg_end"] = os.getloadavg()
+    info["bench_py_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info)
+    head = (f"hubzip bench  {info['date']}  git {info['git']}  {info['hubzip']}\n"
+            f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
+            f" load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end\n"
+            f"corpus: {args.corpus} ({len(files)} files, {len(repos)} repos)"
+            f"{'  --quick' if args.quick else ''}  elapsed {info['elapsed_s']:.0f}s")
+    text = head + "\n\n" + "\n\n".join(tb.text() for tb in tables) + "\n"
+    print(text)
+
+    os.makedirs(args.out, exist_ok=True)
+    md = [f"# hubzip bench, {info['date']}", "",
+          f"- machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
+          f" load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end",
+          f"- git {info['git']}, {info['hubzip']}, {info['zstd']}",
+          f"- corpus: `{args.corpus}` ({len(files)} files, {len(repos)} repos)",
+          f"- command: `{info['command']}`", ""]
+    md += [tb.md() + "\n" for tb in tables]
+    # every hubzip process of the corpus runs, per repo
+    tr = Table("Every hubzip process on the corpus, per repo (CPU s / peak RSS MiB)",
+               ["repo", "MB", "ingest s", "ingest MiB", "restore s", "restore MiB", "per-file ingests",
+                "max per-file MiB"])
+    for repo in repos:
+        pr = speed["per_repo"][repo]
+        fs = [e for e in files if e["repo"] == repo]
+
+        def c(j):
+            return fmt_num(j["user_s"] + j["sys_s"], 3)
+        tr.add(repo, fmt_mb(pr["bytes"], 2), c(pr["ingest"]), fmt_num(pr["ingest"]["maxrss_kib"] / 1024),
+               c(pr["restore"]), fmt_num(pr["restore"]["maxrss_kib"] / 1024), len(fs),
+               fmt_num(max(e["hz_ingest"]["maxrss_kib"] for e in fs) / 1024))
+    md.append(tr.md() + "\n")
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write("\n".join(md))
+
+    def ph(p):
+        d = p.summary()
+        d["runs"] = [r.as_json() for r in p.runs]
+        return d
+    rep = {
+        "info": info, "targets": checks, "relations": per_rel,
+        "totals": {"raw": sum(e["bytes"] for e in files),
+                   "file_by_file_store": {"stats": marginal["stats"], "db": marginal["db"],
+                                          "shared_total": marginal["shared_total"]},
+                   "repo_by_repo_store": {"stats": speed["stats"], "fsck": speed["fsck"]}},
+        "order0": bound,
+        "speed": {k: ph(v) for k, v in
+                  [("ingest_per_file", marginal["phase"]), ("ingest", speed["ingest"]),
+                   ("restore_first", speed["restore-warm"]), ("restore", speed["restore"]), ("cat", speed["cat"])]
+                  + [(k, v) for k, v in zs.items()]},
+        "per_repo": speed["per_repo"],
+        "files": [{k: v for k, v in e.items() if k != "abs"} for e in files],
+        "synthetic": synth, "hashes": hashes,
+    }
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(rep, f, indent=1)
+    log(f"wrote {os.path.join(args.out, 'report.json')} and report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print(f"bench: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
