@@ -1129,6 +1129,11 @@ def main():
     check_corpus(files)
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
+    # run a private copy: a `make` elsewhere must not swap the binary in the middle of the run
+    built = args.hubzip
+    args.hubzip = os.path.join(args.work, "hubzip")
+    shutil.copy2(built, args.hubzip)
+    hubzip_sha = sha256_file(args.hubzip)
 
     log("1/6 marginal cost: ingesting file by file")
     marginal = bench_marginal(args, files, repos, args.work)
@@ -1155,8 +1160,9 @@ def main():
     info["date"] = started.strftime("%Y-%m-%d %H:%M UTC")
     info["git"] = git_head()
     info["hubzip"] = run([args.hubzip, "version"], capture=True).out.decode().strip()
+    info["hubzip_binary"] = {"path": built, "sha256": hubzip_sha}
     zv = run(["zstd", "--version"], capture=True).out.decode()
-    info["zstd"] = "zstd " + next((w for w in zv.split() if w.startswith("v1") or w.startswith("v2")), zv.strip())
+    info["zstd"] = "zstd " + next((w.rstrip(",") for w in zv.split() if w[:2] in ("v1", "v2")), zv.strip())
     info["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     info["corpus"] = args.corpus
     info["elapsed_s"] = round(time.perf_counter() - t_start, 1)
@@ -1169,6 +1175,9 @@ def main():
             f" load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end\n"
             f"corpus: {args.corpus} ({len(files)} files, {len(repos)} repos)"
             f"{'  --quick' if args.quick else ''}  elapsed {info['elapsed_s']:.0f}s")
+    if max(info["loadavg_start"][0], info["loadavg_end"][0]) > 1.0:
+        head += ("\nWARNING: the load average says other work ran on this machine during the bench:"
+                 " the speeds (not the sizes) are not representative.")
     text = head + "\n\n" + "\n\n".join(tb.text() for tb in tables) + "\n"
     print(text)
 
