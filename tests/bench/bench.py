@@ -886,6 +886,21 @@ def machine_info():
             "kernel": platform.release(), "python": platform.python_version()}
 
 
+def cpu_busy_s():
+    """CPU seconds spent by the whole machine so far (every core, not idle), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (sum(v[:3]) + sum(v[5:8])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+
+
+def own_cpu_s():
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def git_head():
     """HEAD, plus a note when the sources that make build/hubzip differ from it."""
     try:
@@ -1121,6 +1136,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.perf_counter()
     load_start = os.getloadavg()
+    busy_start, own_start = cpu_busy_s(), own_cpu_s()
 
     helpers = build_helpers()
     files, repos = load_corpus(args.corpus)
@@ -1167,24 +1183,33 @@ def main():
     info["corpus"] = args.corpus
     info["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     info["loadavg_end"] = os.getloadavg()
+    busy_end, own_end = cpu_busy_s(), own_cpu_s()
+    wall = time.perf_counter() - t_start
+    if busy_start is not None and busy_end is not None:
+        other = max(0.0, (busy_end - busy_start) - (own_end - own_start))
+        info["other_cpu_s"] = round(other, 1)
+        info["other_cpu_pct"] = round(100 * other / (wall * (os.cpu_count() or 1)), 1)
     info["bench_py_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
     tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info)
     head = (f"hubzip bench  {info['date']}  git {info['git']}  {info['hubzip']}\n"
             f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
-            f" load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end\n"
+            f" load average {info['loadavg_start'][0]:.2f} at start\n"
             f"corpus: {args.corpus} ({len(files)} files, {len(repos)} repos)"
             f"{'  --quick' if args.quick else ''}  elapsed {info['elapsed_s']:.0f}s")
-    if max(info["loadavg_start"][0], info["loadavg_end"][0]) > 1.0:
-        head += ("\nWARNING: the load average says other work ran on this machine during the bench:"
-                 " the speeds (not the sizes) are not representative.")
+    if "other_cpu_s" in info:
+        head += (f"\nother processes used {info['other_cpu_s']:.0f} CPU s during the run"
+                 f" ({info['other_cpu_pct']:.1f}% of the machine)")
+        if info["other_cpu_pct"] > 5:
+            head += ": WARNING, the speeds (not the sizes) are not representative"
     text = head + "\n\n" + "\n\n".join(tb.text() for tb in tables) + "\n"
     print(text)
 
     os.makedirs(args.out, exist_ok=True)
     md = [f"# hubzip bench, {info['date']}", "",
           f"- machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
-          f" load average {info['loadavg_start'][0]:.2f} at start, {info['loadavg_end'][0]:.2f} at end",
+          f" load average {info['loadavg_start'][0]:.2f} at start; other processes used"
+          f" {info.get('other_cpu_s', '?')} CPU s during the run ({info.get('other_cpu_pct', '?')}% of the machine)",
           f"- git {info['git']}, {info['hubzip']}, {info['zstd']}",
           f"- corpus: `{args.corpus}` ({len(files)} files, {len(repos)} repos)",
           f"- command: `{info['command']}`", ""]
