@@ -147,16 +147,28 @@ nomem:
 	return hz_error_set(HZ_ENOMEM, "cannot allocate the block decoder");
 }
 
+/*
+ * zstd refuses to write a frame that would fill its buffer to the last
+ * few bytes, so it is given up to ZSTD_SLACK bytes of room past cap
+ * (avail, the real size of out, permitting) and the result is checked
+ * against cap.
+ */
 int delta_zstd_compress(ZSTD_CCtx *cctx, uint8_t *out, size_t cap,
-			size_t *out_len, const uint8_t *src, size_t len)
+			size_t avail, size_t *out_len, const uint8_t *src,
+			size_t len)
 {
-	size_t r = ZSTD_compress2(cctx, out, cap, src, len);
+	size_t r;
 
+	if (avail > cap + ZSTD_SLACK)
+		avail = cap + ZSTD_SLACK;
+	r = ZSTD_compress2(cctx, out, avail, src, len);
 	if (ZSTD_isError(r)) {
 		if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
 			return DELTA_NOFIT;
 		return hz_error_set(HZ_ERROR, "zstd: %s", ZSTD_getErrorName(r));
 	}
+	if (r > cap)
+		return DELTA_NOFIT;
 	*out_len = r;
 	return 0;
 }
@@ -208,7 +220,7 @@ static int zstd_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 {
 	(void)dt;
 	(void)lz;
-	return delta_zstd_compress(ctx->enc->cctx, out, cap, out_len, src,
+	return delta_zstd_compress(ctx->enc->cctx, out, cap, cap, out_len, src,
 				   len);
 }
 
@@ -266,7 +278,8 @@ static int lz_probe(struct delta_ctx *ctx, bool *out, const uint8_t *src,
 	if (*out || len < PROBE_MIN)
 		return 0;
 	rc = delta_zstd_compress(ctx->enc->probe, ctx->enc->scratch,
-				 n - (n >> PROBE_GAIN_SHIFT), &got, src, n);
+				 n - (n >> PROBE_GAIN_SHIFT), DELTA_SCRATCH, &got,
+				 src, n);
 	if (rc < 0)
 		return rc;
 	*out = rc == 0;
@@ -309,9 +322,9 @@ int delta_block_encode(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 		}
 	}
 	if (lz && best_len > 0) {
-		rc = codecs[DELTA_CODEC_ZSTD].encode(ctx, ctx->enc->scratch,
-						      best_len - 1, &plen, src,
-						      len, dt, lz);
+		rc = delta_zstd_compress(ctx->enc->cctx, ctx->enc->scratch,
+					 best_len - 1, DELTA_SCRATCH, &plen, src,
+					 len);
 		if (rc < 0)
 			return rc;
 		if (!rc) {

@@ -110,9 +110,14 @@ struct delta_ctx {
 /* delta.c */
 int delta_ctx_enc(struct delta_ctx *ctx);
 int delta_ctx_dec(struct delta_ctx *ctx);
-/* zstd one frame of src into out[0..cap): 0, DELTA_NOFIT or HZ_ERROR. */
+/*
+ * One zstd frame of src, at most cap bytes, into out (avail >= cap bytes
+ * of room): 0, DELTA_NOFIT or HZ_ERROR.
+ */
+#define ZSTD_SLACK 64
 int delta_zstd_compress(ZSTD_CCtx *cctx, uint8_t *out, size_t cap,
-			size_t *out_len, const uint8_t *src, size_t len);
+			size_t avail, size_t *out_len, const uint8_t *src,
+			size_t len);
 /* Exactly one zstd frame of exactly n bytes: 0 or HZ_ECORRUPT. */
 int delta_zstd_decompress(ZSTD_DCtx *dctx, uint8_t *out, size_t n,
 			  const uint8_t *src, size_t len);

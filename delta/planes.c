@@ -338,8 +338,8 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 		size_t zcap = best == DELTA_PC_RAW ? thresh : best_size;
 
 		rc = delta_zstd_compress(e->cctx, out + PREC_HDR,
-					 zcap < room ? zcap : room, &clen, p,
-					 n);
+					 zcap < room ? zcap : room, room, &clen,
+					 p, n);
 		if (rc < 0)
 			return rc;
 		if (!rc) {

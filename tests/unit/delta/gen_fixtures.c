@@ -1,0 +1,250 @@
+/*
+ * tests/unit/delta/gen_fixtures.c - writes the golden blocks of
+ * tests/fixtures/delta/: one or more frozen blocks of every codec id,
+ * transform and plane coder, and MANIFEST (per block: file, codec id,
+ * dtype id, raw length, SHA-256 of the raw bytes, plane coder ids).
+ * test_delta.c decodes every one of them with both rANS decoders.
+ *
+ * Run once, when a codec, transform or plane coder id is added, and
+ * commit the outputs; existing fixtures must never change (a reader must
+ * always decode what was once written), so the generator refuses to
+ * overwrite a block file that differs.  Data come from testdata.h's
+ * fixed PRNG.  From the repo root:
+ *   make build/libhubzip.a
+ *   cc -O2 -I. -Itests -o build/gen_delta_fixtures \
+ *      tests/unit/delta/gen_fixtures.c build/libhubzip.a \
+ *      -lzstd -lxxhash -lcrypto -lm
+ *   build/gen_delta_fixtures tests/fixtures/delta
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bytes.h"
+#include "common/dtype.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "delta/delta.h"
+#include "delta/delta_int.h"
+#include "unit/delta/testdata.h"
+
+static struct delta_ctx *ctx;
+static uint8_t src[DELTA_BLOCK_MAX], blk[DELTA_BLOCK_HDR + DELTA_BLOCK_MAX];
+static uint8_t dec[DELTA_BLOCK_MAX];
+static const char *dir;
+static FILE *manifest;
+
+static void die(const char *what, const char *name)
+{
+	fprintf(stderr, "gen_fixtures: %s: %s (%s)\n", name, what,
+		hz_error_msg());
+	exit(1);
+}
+
+/* Plane coders of a PLANES block as digits, or "-". */
+static void coders(char *out, const uint8_t *b)
+{
+	const uint8_t *p = b + DELTA_BLOCK_HDR;
+	size_t pos = 2;
+	int k;
+
+	if (b[4] != DELTA_CODEC_PLANES) {
+		strcpy(out, "-");
+		return;
+	}
+	for (k = 0; k < p[1]; k++) {
+		out[k] = (char)('0' + p[pos]);
+		pos += 5 + hz_load32(p + pos + 1);
+	}
+	out[k] = '\0';
+}
+
+/*
+ * Checks that blk decodes to src[0..len) and uses codec and plane coders
+ * want ("-" for none), then writes it (or checks the committed file is
+ * the same) and its manifest line.
+ */
+static void emit(const char *name, size_t blen, size_t len, int codec,
+		 const char *want)
+{
+	char path[4096], got[16], hex[HZ_SHA256_HEX];
+	uint8_t sha[HZ_SHA256_LEN];
+	static uint8_t old[DELTA_BLOCK_HDR + DELTA_BLOCK_MAX + 1];
+	size_t dlen, olen;
+	FILE *f;
+
+	if (delta_block_decode(ctx, dec, sizeof(dec), &dlen, blk, blen) ||
+	    dlen != len || memcmp(dec, src, len))
+		die("does not round-trip", name);
+	coders(got, blk);
+	if (blk[4] != codec || strcmp(got, want)) {
+		fprintf(stderr, "gen_fixtures: %s: codec %d coders %s\n", name,
+			blk[4], got);
+		die("not the intended codec or plane coders", name);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (f) {
+		olen = fread(old, 1, sizeof(old), f);
+		fclose(f);
+		if (olen != blen || memcmp(old, blk, blen))
+			die("differs from the committed fixture", name);
+	} else {
+		f = fopen(path, "wb");
+		if (!f || fwrite(blk, 1, blen, f) != blen || fclose(f))
+			die("cannot write", name);
+	}
+	hz_sha256(sha, src, len);
+	hz_hex(hex, sha, sizeof(sha));
+	fprintf(manifest, "%s %d %d %zu %s %s\n", name, blk[4], blk[5], len,
+		hex, want);
+}
+
+static void auto_block(const char *name, size_t len, int dt, int codec,
+		       const char *want)
+{
+	size_t blen;
+
+	if (delta_block_encode(ctx, blk, &blen, src, len, dt))
+		die("cannot encode", name);
+	emit(name, blen, len, codec, want);
+}
+
+/* A PLANES block whose plane coders are limited to mask. */
+static void forced_block(const char *name, size_t len, int dt, int xf,
+			 unsigned mask, const char *want)
+{
+	const uint8_t *planes[DELTA_PLANES_MAX];
+	size_t es = hz_dtype_size(dt), n = len / es, plen;
+	static uint8_t split[DELTA_BLOCK_MAX];
+	int np = delta_xf_nplanes(xf, es), k;
+
+	if (np < 0)
+		die("bad transform", name);
+	delta_split(split, src, n, es, xf);
+	for (k = 0; k < np; k++)
+		planes[k] = split + (size_t)k * n;
+	blk[DELTA_BLOCK_HDR] = (uint8_t)xf;
+	blk[DELTA_BLOCK_HDR + 1] = (uint8_t)np;
+	if (delta_planes_encode(ctx, blk + DELTA_BLOCK_HDR + 2,
+				DELTA_BLOCK_MAX - 2, &plen, planes, np, n, mask,
+				true))
+		die("cannot encode planes", name);
+	memcpy(blk, "HZB1", 4);
+	blk[4] = DELTA_CODEC_PLANES;
+	blk[5] = (uint8_t)dt;
+	hz_store16(blk + 6, 0);
+	hz_store32(blk + 8, (uint32_t)len);
+	hz_store32(blk + 12, (uint32_t)(plen + 2));
+	hz_store64(blk + 16, hz_xxh3(src, len));
+	emit(name, DELTA_BLOCK_HDR + plen + 2, len, DELTA_CODEC_PLANES, want);
+}
+
+int main(int argc, char **argv)
+{
+	char path[4096];
+	struct td_rng r = { 20261127 };
+	size_t i, len;
+	unsigned e = 120;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen_fixtures DIR\n");
+		return 2;
+	}
+	dir = argv[1];
+	ctx = delta_ctx_new(0);
+	if (!ctx || delta_ctx_enc(ctx))
+		die("no context", "-");
+	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	manifest = fopen(path, "w");
+	if (!manifest)
+		die("cannot write", path);
+	fprintf(manifest, "# file codec dtype raw_len sha256(raw) plane-coders; "
+			  "written by tests/unit/delta/gen_fixtures.c\n");
+
+	/* codec 0 (raw) */
+	td_random_fill(src, 300, &r);
+	auto_block("raw-none.blk", 300, HZ_DT_NONE, DELTA_CODEC_RAW, "-");
+	auto_block("raw-empty-f32.blk", 0, HZ_DT_F32, DELTA_CODEC_RAW, "-");
+
+	/* codec 1 (zstd) */
+	for (len = 0; len < 3000;)
+		len += (size_t)snprintf((char *)src + len, 100,
+					"{\"name\":\"blocks.%zu.attn.weight\",\"dtype\":\"BF16\"},",
+					len % 31);
+	auto_block("zstd-json.blk", len, HZ_DT_NONE, DELTA_CODEC_ZSTD, "-");
+
+	/* codec 2 (planes), transform 0 (rotl1) */
+	td_gauss_fill(src, 20000, HZ_DT_BF16, 0.02, &r);
+	auto_block("planes-bf16-rans0-16ways.blk", 40000, HZ_DT_BF16,
+		   DELTA_CODEC_PLANES, "03");
+	for (i = 0; i < 40000; i++)
+		hz_store16(src + 2 * i,
+			   (uint16_t)((0x2c + td_skewed(&r, 12)) << 8 |
+				      td_skewed(&r, 40) * 5));
+	auto_block("planes-f16-rans0-32ways.blk", 80000, HZ_DT_F16,
+		   DELTA_CODEC_PLANES, "33");
+	for (i = 0; i < 20000; i++) {
+		if (td_next(&r) % 8)
+			e = 112 + (e - 112 + 1) % 8;
+		else
+			e = 112 + (unsigned)(td_next(&r) % 16);
+		hz_store16(src + 2 * i,
+			   (uint16_t)(e << 7 | (td_next(&r) >> 57)));
+	}
+	auto_block("planes-bf16-rans1.blk", 40000, HZ_DT_BF16,
+		   DELTA_CODEC_PLANES, "34");
+	td_gauss_fill(src, 3000, HZ_DT_F32, 0.5, &r);
+	auto_block("planes-f32-rotl1.blk", 12000, HZ_DT_F32,
+		   DELTA_CODEC_PLANES, "0003");
+	td_gauss_fill(src, 1000, HZ_DT_F64, 3, &r);
+	auto_block("planes-f64-rotl1.blk", 8000, HZ_DT_F64, DELTA_CODEC_PLANES,
+		   "00000003");
+	/* transform 1 (F32 high halves), const planes */
+	for (i = 0; i < 1000; i++)
+		hz_store32(src + 4 * i, 0x3f800000);
+	auto_block("planes-f32-hi16-const.blk", 4000, HZ_DT_F32,
+		   DELTA_CODEC_PLANES, "11");
+	td_gauss_fill(src, 5000, HZ_DT_BF16, 1, &r);
+	for (i = 5000; i-- > 0;)
+		hz_store32(src + 4 * i, (uint32_t)hz_load16(src + 2 * i) << 16);
+	auto_block("planes-f32-hi16.blk", 20000, HZ_DT_F32, DELTA_CODEC_PLANES,
+		   "03");
+	/* transform 2 (split): ints, bools, 1-byte floats; a zstd plane */
+	for (i = 0; i < 20000; i++)
+		hz_store16(src + 2 * i,
+			   (uint16_t)(td_skewed(&r, 20) << 8 | (i % 97) * 2));
+	auto_block("planes-i16-zstd.blk", 40000, HZ_DT_I16, DELTA_CODEC_PLANES,
+		   "23");
+	for (i = 0; i < 500; i++)
+		src[i] = td_skewed(&r, 10);
+	auto_block("planes-u8-rans0-small.blk", 500, HZ_DT_U8,
+		   DELTA_CODEC_PLANES, "3");
+	for (i = 0; i < 3000; i++)
+		src[i] = td_skewed(&r, 2);
+	auto_block("planes-bool.blk", 3000, HZ_DT_BOOL, DELTA_CODEC_PLANES,
+		   "3");
+	for (i = 0; i < 2000; i++)
+		hz_store64(src + 8 * i, td_skewed(&r, 40));
+	auto_block("planes-i64-split.blk", 16000, HZ_DT_I64, DELTA_CODEC_PLANES,
+		   "31111111");
+	for (i = 0; i < 4000; i++)
+		src[i] = (uint8_t)(0x30 + td_skewed(&r, 30));
+	auto_block("planes-f8e4m3.blk", 4000, HZ_DT_F8_E4M3, DELTA_CODEC_PLANES,
+		   "3");
+	/* every coder forced where the encoder would pick another */
+	td_gauss_fill(src, 3000, HZ_DT_F16, 0.02, &r);
+	forced_block("planes-f16-forced-zstd.blk", 6000, HZ_DT_F16,
+		     DELTA_XF_ROTL1, 1u << DELTA_PC_RAW | 1u << DELTA_PC_ZSTD,
+		     "02");
+	forced_block("planes-f16-forced-raw.blk", 6000, HZ_DT_F16,
+		     DELTA_XF_ROTL1, 1u << DELTA_PC_RAW, "00");
+	forced_block("planes-f16-split.blk", 6000, HZ_DT_F16, DELTA_XF_SPLIT,
+		     DELTA_PC_MASK_V1, "02");
+	forced_block("planes-empty-bf16.blk", 0, HZ_DT_BF16, DELTA_XF_ROTL1,
+		     DELTA_PC_MASK_V1, "00");
+	if (fclose(manifest))
+		die("cannot write", "MANIFEST");
+	delta_ctx_free(ctx);
+	return 0;
+}
