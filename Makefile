@@ -33,7 +33,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/replay_%)
 MIGRATIONS := $(sort $(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql))
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: all deps test test-unit test-fuzz test-integration test-layers asan ubsan fuzz run bench clean
+.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers asan ubsan fuzz run bench clean
 .SECONDARY:
 
 all: $(B)/hubzip
@@ -70,8 +70,13 @@ $(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libhubzip.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libhubzip.a $(LDLIBS)
 
-test-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; HZ_FIXTURES=tests/fixtures $$t; done
+test-unit: $(UNIT_BIN) corpus-mini
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+		HZ_FIXTURES=tests/fixtures HZ_CORPUS_MINI=$(CORPUS_MINI) $$t; done
+
+# The --mini mock hub the tests use, built once and cached (../shared/corpus).
+corpus-mini:
+	@[ -f $(CORPUS_MINI)/MANIFEST.tsv ] || ../shared/corpus/build.sh --mini $(CORPUS_MINI)
 
 test-fuzz: $(FUZZ_REPLAY)
 	@set -e; for t in $(FUZZ_REPLAY); do n=$${t##*/replay_fuzz_}; \
