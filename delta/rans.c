@@ -136,9 +136,10 @@ double delta_hist_cost(const uint32_t h[256], size_t n)
 
 /*
  * Quantises counts c to frequencies f summing to 2^scale, every present
- * symbol at least 1: rounds to nearest, then moves single units where
- * they cost least (first-order estimate c / f of the bits per unit).
- * Returns 0, or -1 if there is nothing to code or too many symbols.
+ * symbol at least 1: rounds to nearest, then moves units where they cost
+ * least (first-order estimate c / f of the bits per unit), a sixteenth of
+ * the difference at a time and single units when close.  Returns 0, or -1
+ * if there is nothing to code or too many symbols.
  */
 int delta_rans_normalize(uint16_t f[256], const uint32_t c[256], int scale)
 {
@@ -164,7 +165,6 @@ int delta_rans_normalize(uint16_t f[256], const uint32_t c[256], int scale)
 		f[s] = (uint16_t)(v ? v : 1);
 		sum += f[s];
 	}
-	/* Moves a share of the difference at a time, one unit when close. */
 	while (sum != m) {
 		int64_t diff = sum < m ? m - sum : sum - m, step;
 		int best = -1;
