@@ -190,7 +190,7 @@ int delta_zstd_decompress(ZSTD_DCtx *dctx, uint8_t *out, size_t n,
 
 static int raw_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 		      size_t *out_len, const uint8_t *src, size_t len, int dt,
-		      bool lz)
+		      int lz)
 {
 	(void)ctx;
 	(void)dt;
@@ -216,7 +216,7 @@ static int raw_decode(struct delta_ctx *ctx, uint8_t *out, size_t raw_len,
 
 static int zstd_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 		       size_t *out_len, const uint8_t *src, size_t len, int dt,
-		       bool lz)
+		       int lz)
 {
 	(void)dt;
 	(void)lz;
@@ -240,7 +240,7 @@ static const struct delta_codec_ops {
 	const char *name;
 	int (*encode)(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 		      size_t *out_len, const uint8_t *src, size_t len, int dt,
-		      bool lz);
+		      int lz);
 	int (*decode)(struct delta_ctx *ctx, uint8_t *out, size_t raw_len,
 		      int dt, const uint8_t *src, size_t len);
 } codecs[DELTA_CODEC_COUNT] = {
@@ -262,27 +262,54 @@ size_t delta_block_bound(size_t raw_len)
 }
 
 /*
- * Whether to try zstd on a block.  Non-float blocks (headers, JSON, ints)
- * always do.  Float blocks do if LZ matches (zstd at a negative level,
- * which skips literal coding) save 1/32 of the block's first PROBE_MAX
- * bytes; small float blocks never do, as the probe would cost more than
- * it could find.
+ * The LZ probe: zstd at a negative level, which finds repeated strings
+ * but does not entropy-code literals, over src's first PROBE_MAX bytes.
+ * Sets *out to its size scaled to the whole of src, or to len if it did
+ * not save 1/32 (zstd is then not worth running).
  */
-static int lz_probe(struct delta_ctx *ctx, bool *out, const uint8_t *src,
-		    size_t len, int dt)
+int delta_lz_probe(struct delta_ctx *ctx, size_t *out, const uint8_t *src,
+		   size_t len)
 {
 	size_t n = len < PROBE_MAX ? len : PROBE_MAX, got;
 	int rc;
 
-	*out = !hz_dtype_is_float(dt);
-	if (*out || len < PROBE_MIN)
+	*out = len;
+	if (!n)
 		return 0;
 	rc = delta_zstd_compress(ctx->enc->probe, ctx->enc->scratch,
 				 n - (n >> PROBE_GAIN_SHIFT), DELTA_SCRATCH, &got,
 				 src, n);
 	if (rc < 0)
 		return rc;
-	*out = rc == 0;
+	if (!rc)
+		*out = (size_t)((double)got * len / n);
+	return 0;
+}
+
+/*
+ * When zstd may pay on a block (enum delta_lz): always for non-float
+ * blocks (headers, JSON, ints: small, and often text-like), never for
+ * float blocks under PROBE_MIN bytes, else if the probe finds repeats;
+ * the block and each plane then run zstd only if their own LZ-only size
+ * (*est for the block) beats what they have.
+ */
+static int lz_gate(struct delta_ctx *ctx, int *out, size_t *est,
+		   const uint8_t *src, size_t len, int dt)
+{
+	int rc;
+
+	*est = 0;
+	*out = DELTA_LZ_ALWAYS;
+	if (!hz_dtype_is_float(dt))
+		return 0;
+	*out = DELTA_LZ_NEVER;
+	if (len < PROBE_MIN)
+		return 0;
+	rc = delta_lz_probe(ctx, est, src, len);
+	if (rc)
+		return rc;
+	if (*est < len)
+		*out = DELTA_LZ_PROBE;
 	return 0;
 }
 
@@ -292,7 +319,8 @@ int delta_block_encode(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 	uint8_t *payload = out + DELTA_BLOCK_HDR;
 	size_t esize = hz_dtype_size(dt), best_len = len, plen;
 	int best = DELTA_CODEC_RAW, rc;
-	bool lz = false;
+	size_t lz_est = 0;
+	int lz = DELTA_LZ_NEVER;
 
 	if (!ctx || !out || !out_len || (!src && len))
 		return hz_error_set(HZ_EINVAL, "delta_block_encode: NULL argument");
@@ -309,7 +337,7 @@ int delta_block_encode(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 	if (rc)
 		return rc;
 	if (len) {
-		rc = lz_probe(ctx, &lz, src, len, dt);
+		rc = lz_gate(ctx, &lz, &lz_est, src, len, dt);
 		if (rc)
 			return rc;
 		rc = codecs[DELTA_CODEC_PLANES].encode(ctx, payload, len, &plen,
@@ -321,7 +349,7 @@ int delta_block_encode(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 			best_len = plen;
 		}
 	}
-	if (lz && best_len > 0) {
+	if (lz != DELTA_LZ_NEVER && best_len > 0 && lz_est < best_len) {
 		rc = delta_zstd_compress(ctx->enc->cctx, ctx->enc->scratch,
 					 best_len - 1, DELTA_SCRATCH, &plen, src,
 					 len);

@@ -22,6 +22,13 @@
 /* Returned (positive) by encoders whose output would not fit: not an error. */
 #define DELTA_NOFIT 1
 
+/* When the encoder runs zstd (on the block, or on a plane). */
+enum delta_lz {
+	DELTA_LZ_NEVER = 0,
+	DELTA_LZ_PROBE = 1,	/* if the LZ probe of that data beats the best */
+	DELTA_LZ_ALWAYS = 2,
+};
+
 /* Plane transforms: byte 0 of a PLANES payload.  Never renumber. */
 enum delta_xf {
 	DELTA_XF_ROTL1 = 0,	/* element (2, 4 or 8 bytes) rotated left 1 bit */
@@ -118,6 +125,13 @@ int delta_ctx_dec(struct delta_ctx *ctx);
 int delta_zstd_compress(ZSTD_CCtx *cctx, uint8_t *out, size_t cap,
 			size_t avail, size_t *out_len, const uint8_t *src,
 			size_t len);
+/*
+ * The size of src with LZ matches but raw literals (zstd at a negative
+ * level on a prefix, scaled), or len if that saves little: a cheap bound
+ * on what zstd could gain.  0 or HZ_ERROR.
+ */
+int delta_lz_probe(struct delta_ctx *ctx, size_t *out, const uint8_t *src,
+		   size_t len);
 /* Exactly one zstd frame of exactly n bytes: 0 or HZ_ECORRUPT. */
 int delta_zstd_decompress(ZSTD_DCtx *dctx, uint8_t *out, size_t n,
 			  const uint8_t *src, size_t len);
@@ -131,13 +145,13 @@ void delta_merge(uint8_t *dst, const uint8_t *const *planes, size_t n,
 
 /*
  * planes.c: codes np planes of n bytes each (plane k at planes[k]) as
- * plane records into out[0..cap), choosing per plane the smallest allowed
- * coder.  lz says whether LZ matches were seen (zstd is then tried).
- * Returns 0 with *out_len, DELTA_NOFIT, or a negative HZ_E* code.
+ * plane records into out[0..cap), choosing per plane the smallest coder
+ * in mask; lz (enum delta_lz) says when to try zstd.  Returns 0 with
+ * *out_len, DELTA_NOFIT, or a negative HZ_E* code.
  */
 int delta_planes_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			size_t *out_len, const uint8_t *const *planes, int np,
-			size_t n, unsigned mask, bool lz);
+			size_t n, unsigned mask, int lz);
 /*
  * Decodes np plane records of n bytes each from src[0..len) (exactly);
  * sets planes[k] to plane k, which points into src (raw planes) or into
@@ -150,7 +164,7 @@ int delta_planes_decode(struct delta_ctx *ctx, const uint8_t **planes,
 /* planes.c: the PLANES codec (id 2). */
 int delta_planes_codec_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			      size_t *out_len, const uint8_t *src, size_t len,
-			      int dt, bool lz);
+			      int dt, int lz);
 int delta_planes_codec_decode(struct delta_ctx *ctx, uint8_t *out,
 			      size_t raw_len, int dt, const uint8_t *src,
 			      size_t len);

@@ -26,6 +26,9 @@
 
 /* A plane record: coder id (1), coded length (4), coded bytes. */
 #define PREC_HDR 5
+/* Planes this long are first sampled, in runs of SAMPLE_RUN bytes. */
+#define SAMPLE_MIN (1u << 16)
+#define SAMPLE_RUN 1024
 
 static int corrupt(const char *what)
 {
@@ -288,15 +291,41 @@ void delta_merge(uint8_t *dst, const uint8_t *const *planes, size_t n,
 }
 
 /*
+ * True if a sample of a long plane (every eighth run of SAMPLE_RUN bytes)
+ * is too close to random for entropy coding to save 1/64: mantissa planes
+ * then skip the full histogram.  A sample's entropy is biased low, so
+ * this errs towards the full count.
+ */
+static bool near_random(uint32_t h[256], const uint8_t *p, size_t n)
+{
+	size_t i, k = 0;
+
+	if (n < SAMPLE_MIN)
+		return false;
+	memset(h, 0, 256 * sizeof(*h));
+	for (i = 0; i + SAMPLE_RUN <= n; i += 8 * SAMPLE_RUN) {
+		uint32_t t[256];
+		int s;
+
+		delta_hist(t, p + i, SAMPLE_RUN);
+		for (s = 0; s < 256; s++)
+			h[s] += t[s];
+		k += SAMPLE_RUN;
+	}
+	return delta_hist_cost(h, k) >= (double)(k - k / 64);
+}
+
+/*
  * Codes one plane as a record in out[0..cap).  From the histogram: one
  * symbol -> CONST; an order-0 estimate that saves less than 1/64 -> RAW
  * without running a coder (mantissa planes); otherwise the smaller of the
- * exact rANS0 size and the order-1 plan.  zstd is run only when the block
- * showed LZ matches, with the best size so far as its budget.
+ * exact rANS0 size and the order-1 plan.  zstd is run only as lz says
+ * (with DELTA_LZ_PROBE: if LZ matches alone beat the best so far), with
+ * that size as its budget.
  */
 static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			size_t *out_len, const uint8_t *p, size_t n,
-			unsigned mask, bool lz)
+			unsigned mask, int lz)
 {
 	struct delta_enc *e = ctx->enc;
 	uint32_t h[256];
@@ -307,6 +336,10 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 	if (cap < PREC_HDR)
 		return DELTA_NOFIT;
 	room = cap - PREC_HDR;
+	if (near_random(h, p, n)) {
+		nsym = 256;
+		goto chosen;
+	}
 	delta_hist(h, p, n);
 	for (s = 0; s < 256; s++)
 		nsym += h[s] != 0;
@@ -334,8 +367,18 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			}
 		}
 	}
-	if (lz && best != DELTA_PC_CONST && n && (mask & 1u << DELTA_PC_ZSTD)) {
-		size_t zcap = best == DELTA_PC_RAW ? thresh : best_size;
+chosen:
+	if (lz != DELTA_LZ_NEVER && best != DELTA_PC_CONST && n &&
+	    (mask & 1u << DELTA_PC_ZSTD)) {
+		size_t zcap = best == DELTA_PC_RAW ? thresh : best_size, est = 0;
+
+		if (lz == DELTA_LZ_PROBE) {
+			rc = delta_lz_probe(ctx, &est, p, n);
+			if (rc)
+				return rc;
+		}
+		if (est >= zcap)
+			goto encode;
 
 		rc = delta_zstd_compress(e->cctx, out + PREC_HDR,
 					 zcap < room ? zcap : room, room, &clen,
@@ -347,6 +390,7 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			goto done;
 		}
 	}
+encode:
 	rc = DELTA_NOFIT;
 	if (best == DELTA_PC_CONST && room >= 1) {
 		out[PREC_HDR] = p[0];
@@ -379,7 +423,7 @@ done:
 
 int delta_planes_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			size_t *out_len, const uint8_t *const *planes, int np,
-			size_t n, unsigned mask, bool lz)
+			size_t n, unsigned mask, int lz)
 {
 	size_t pos = 0, len;
 	int k, rc;
@@ -515,7 +559,7 @@ static bool low16_zero(const uint8_t *src, size_t n)
  */
 int delta_planes_codec_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 			      size_t *out_len, const uint8_t *src, size_t len,
-			      int dt, bool lz)
+			      int dt, int lz)
 {
 	const uint8_t *planes[DELTA_PLANES_MAX];
 	size_t esize = hz_dtype_size(dt), n = len / esize, plen;
