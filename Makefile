@@ -109,7 +109,7 @@ ubsan:
 #   build/fuzz/fuzz_safetensors -max_total_time=600 tests/fuzz/corpus/safetensors
 fuzz:
 	$(MAKE) B=build/fuzz CC=clang OPT="-O1 -g" \
-		SAN="-fsanitize=address,undefined" build/fuzz/libhubzip.a
+		SAN="-fsanitize=address,undefined,fuzzer-no-link" build/fuzz/libhubzip.a
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 		echo "clang $$f -> build/fuzz/$$n"; \
 		clang $(CPPFLAGS) -I. -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \

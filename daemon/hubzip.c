@@ -338,7 +338,9 @@ static int cmd_ingest(const char *dir, int argc, char **argv)
 		close(fd);
 		if (r) {
 			progress_end(&prog);
-			goto out_fail;
+			fprintf(stderr, "hubzip: ingest failed: '%s': %s\n", w.fs[k], hz_error_msg());
+			rc = 1;
+			goto out;
 		}
 	}
 	rc = store_ingest_commit(in, message, commit);

@@ -425,15 +425,15 @@ static int parse_safetensors(int fd, const char *path,
 	int rc;
 
 	if (size < 8)
-		return hz_error_set(HZ_EINVAL, "'%s': not a safetensors file: %llu bytes, "
-				    "shorter than the 8-byte header length", path,
+		return hz_error_set(HZ_EINVAL, "not a safetensors file: %llu bytes, "
+				    "shorter than the 8-byte header length",
 				    (unsigned long long)size);
 	rc = read_at(fd, first8, 8, 0, path);
 	if (rc)
 		return rc;
-	rc = st_header_len(&n, first8, size, 0);
+	rc = st_header_len(&n, first8, size, STORE_HEADER_MAX);
 	if (rc)
-		goto bad;
+		return rc;
 	json = malloc(n ? n : 1);
 	if (!json)
 		return hz_error_set(HZ_ENOMEM, "out of memory for a %llu-byte header",
@@ -445,15 +445,7 @@ static int parse_safetensors(int fd, const char *path,
 	}
 	rc = st_parse(out, json, n, size);
 	free(json);
-	if (!rc)
-		return 0;
-bad:
-	{
-		char why[768];
-
-		snprintf(why, sizeof(why), "%s", hz_error_msg());
-		return hz_error_set(rc, "'%s': invalid safetensors file: %s", path, why);
-	}
+	return rc;
 }
 
 static int shape_json(char **out, const struct st_tensor *t)

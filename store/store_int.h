@@ -16,6 +16,9 @@ struct delta_ctx;
 #define PACK_HDR 32		/* magic, 16-byte pack name, 8 reserved */
 #define PACK_TARGET_SIZE (512ull << 20) /* a session starts a new pack past this */
 #define PACK_FD_CACHE 32
+/* Largest safetensors JSON header accepted: real ones are at most a few
+ * MB, and the JSON tree costs many times its size in memory. */
+#define STORE_HEADER_MAX (16u << 20)
 
 enum { OBJ_TENSOR = 1, OBJ_BYTES = 2 };
 enum { SEG_TENSOR = 1, SEG_HEADER = 2, SEG_GAP = 3, SEG_FILE = 4 };

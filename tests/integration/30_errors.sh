@@ -28,7 +28,7 @@ mk past.safetensors '{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16
 printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' >"$T/bad/huge.safetensors"
 printf 'abc' >"$T/bad/short.safetensors"
 
-expect_fail "invalid JSON" "badjson.safetensors.*invalid" hz ingest bad/repo "$T/bad/badjson.safetensors"
+expect_fail "invalid JSON" "badjson.safetensors.*invalid json" hz ingest bad/repo "$T/bad/badjson.safetensors"
 expect_fail "unknown dtype" "dtype.safetensors.*(F12|dtype)" hz ingest bad/repo "$T/bad/dtype.safetensors"
 expect_fail "size mismatch" "size.safetensors.*'w'" hz ingest bad/repo "$T/bad/size.safetensors"
 expect_fail "overlap" "overlap" hz ingest bad/repo "$T/bad/overlap.safetensors"
