@@ -17,7 +17,7 @@
  *   8  4  raw_len     original bytes, <= DELTA_BLOCK_MAX
  *  12  4  payload_len bytes that follow the header
  *  16  8  XXH3-64 of the raw bytes
- *  24     payload (codec-specific; see docs/format.md)
+ *  24     payload (codec-specific; see docs/format-codecs.md)
  *
  * Thread safety: a delta_ctx is used by one thread at a time; use one per
  * thread.  Different contexts are independent.
@@ -36,6 +36,7 @@ enum delta_codec {
 	DELTA_CODEC_RAW = 0,	/* payload = raw bytes */
 	DELTA_CODEC_ZSTD = 1,	/* payload = one zstd frame of the raw bytes */
 	DELTA_CODEC_PLANES = 2,	/* byte planes of a float dtype, each coded */
+	/* 3: reserved for XOR-delta planes against a base block */
 	DELTA_CODEC_COUNT
 };
 

@@ -3,12 +3,15 @@
  * decoder read or write outside its buffers, and a success must return
  * exactly raw_len bytes whose XXH3-64 is the header's.
  *
- * The input is decoded twice: as it is (a whole block), and behind a
+ * The input is decoded three times: as it is (a whole block); behind a
  * header built from its first 5 bytes (codec, dtype, raw_len) with the
  * rest as the payload, so the fuzzer reaches the codecs without having to
  * guess the magic and lengths (the checksum then fails, after the payload
- * has been decoded).  The output buffer is exactly raw_len bytes on the
- * heap, so ASan sees any write past it, and both rANS decoders run.
+ * has been decoded); and as a valid block made by encoding the input,
+ * with one or two bytes at positions the input chooses replaced, so that
+ * near-valid rANS tables and streams are explored.  The output buffer is
+ * exactly raw_len bytes on the heap, so ASan sees any write past it, and
+ * both rANS decoders run.
  *
  * Built by `make fuzz` (libFuzzer) and by `make test-fuzz` with
  * tests/fuzz/replay.c, which replays tests/fuzz/corpus/block_decode.
@@ -28,6 +31,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct delta_ctx *ctx;
+static uint8_t *enc;
 
 static void fail(const char *what)
 {
@@ -36,12 +40,13 @@ static void fail(const char *what)
 	abort();
 }
 
-static void decode(const uint8_t *blk, size_t len)
+/* Decodes blk; returns 0 if it decoded (to bytes of the right checksum). */
+static int decode(const uint8_t *blk, size_t len)
 {
 	struct delta_block_info bi;
 	uint8_t *out;
 	size_t out_len = 0;
-	int simd, rc;
+	int simd, rc = 0;
 
 	if (delta_block_header_parse(&bi, blk, len))
 		bi.raw_len = 64;
@@ -61,6 +66,30 @@ static void decode(const uint8_t *blk, size_t len)
 		free(out);
 	}
 	delta_rans_simd(1);
+	return rc;
+}
+
+/* Encodes data[8..) as a block, damages it as data[0..8) says, decodes. */
+static void damaged(const uint8_t *data, size_t size)
+{
+	const uint8_t *src = data + 8;
+	int dt = data[0] % HZ_DT_COUNT, k;
+	size_t len = size - 8, elen;
+
+	len -= len % hz_dtype_size(dt);
+	if (len > DELTA_BLOCK_MAX)
+		len = DELTA_BLOCK_MAX;
+	if (delta_block_encode(ctx, enc, &elen, src, len, dt))
+		fail("cannot encode");
+	/* one or two bytes: positions from data[2..6), values data[6..8) */
+	for (k = 0; k <= (data[1] & 1); k++) {
+		size_t pos = DELTA_BLOCK_HDR + hz_load16(data + 2 + 2 * k) %
+			     (elen - DELTA_BLOCK_HDR + 1);
+
+		if (pos < elen)
+			enc[pos] = data[6 + k];
+	}
+	decode(enc, elen);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,7 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ctx) {
 		ctx = delta_ctx_new(0);
-		if (!ctx)
+		enc = malloc(delta_block_bound(DELTA_BLOCK_MAX));
+		if (!ctx || !enc)
 			abort();
 	}
 	/* as a whole block, in its own allocation */
@@ -96,5 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(blk + DELTA_BLOCK_HDR, data + 5, size - 5);
 	decode(blk, DELTA_BLOCK_HDR + size - 5);
 	free(blk);
+	if (size >= 8)
+		damaged(data, size);
 	return 0;
 }
