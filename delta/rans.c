@@ -38,6 +38,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define RANS_X86 1
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #define RANS_L (1u << 15)
@@ -301,9 +303,24 @@ static void dtab_build(uint32_t *tab, const uint16_t f[256])
 	int s;
 
 	for (s = 0; s < 256; s++) {
-		for (j = 0; j < f[s]; j++)
-			tab[start + j] = (uint32_t)s | j << 8 |
-					 (uint32_t)(f[s] - 1) << 20;
+		uint32_t e = (uint32_t)s | (uint32_t)(f[s] - 1) << 20;
+
+		j = 0;
+#ifdef __SSE2__
+		if (f[s] >= 4) {
+			__m128i v = _mm_add_epi32(_mm_set1_epi32((int)e),
+						  _mm_setr_epi32(0, 1 << 8, 2 << 8,
+								 3 << 8));
+			const __m128i step = _mm_set1_epi32(4 << 8);
+
+			for (; j + 4 <= f[s]; j += 4) {
+				_mm_storeu_si128((__m128i *)(tab + start + j), v);
+				v = _mm_add_epi32(v, step);
+			}
+		}
+#endif
+		for (; j < f[s]; j++)
+			tab[start + j] = e + (j << 8);
 		start += f[s];
 	}
 }
@@ -562,13 +579,14 @@ static const uint32_t lane_rank[256] = {
 };
 
 /*
- * One AVX2 step: decodes 8 symbols (one per lane) of state vector *xv,
- * returned one per 32-bit lane, and renormalises from *pp, which must
- * have 16 readable bytes.  The scale is RANS_SCALE (the encoder's); other
- * scales use the scalar decoder.
+ * One AVX2 step: decodes 8 symbols (one per lane) of state vector *xv
+ * with the tables at tab + off (off per lane, in entries), returns them
+ * one per 32-bit lane, and renormalises from *pp, which must have 16
+ * readable bytes.  The scale is RANS_SCALE (the encoder's); other scales
+ * use the scalar decoder.
  */
 __attribute__((target("avx2,popcnt"), always_inline)) static inline __m256i
-avx2_step(__m256i *xv, const uint32_t *tab, const uint8_t **pp)
+avx2_step(__m256i *xv, __m256i off, const uint32_t *tab, const uint8_t **pp)
 {
 	const __m256i mask = _mm256_set1_epi32((1 << RANS_SCALE) - 1);
 	const __m256i lo8 = _mm256_set1_epi32(0xff);
@@ -580,8 +598,9 @@ avx2_step(__m256i *xv, const uint32_t *tab, const uint8_t **pp)
 	__m256i x = *xv, e, f, b, need, w, idx;
 	int m;
 
-	e = _mm256_i32gather_epi32((const int *)tab, _mm256_and_si256(x, mask),
-				   4);
+	e = _mm256_i32gather_epi32(
+		(const int *)tab,
+		_mm256_add_epi32(_mm256_and_si256(x, mask), off), 4);
 	f = _mm256_add_epi32(_mm256_srli_epi32(e, 20), one);
 	b = _mm256_and_si256(_mm256_srli_epi32(e, 8), lo12);
 	x = _mm256_add_epi32(
@@ -599,6 +618,18 @@ avx2_step(__m256i *xv, const uint32_t *tab, const uint8_t **pp)
 	return _mm256_and_si256(e, lo8);
 }
 
+/* The 8 bytes of 8 symbols (one per 32-bit lane of s), in lane order. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+avx2_pack4(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
+{
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+
+	return _mm256_permutevar8x32_epi32(
+		_mm256_packus_epi16(_mm256_packus_epi32(s0, s1),
+				    _mm256_packus_epi32(s2, s3)),
+		order);
+}
+
 /*
  * Order 0, 16 or 32 states, scale RANS_SCALE, AVX2: two or four vectors of
  * 8 states per round, and one store of the round's symbols (narrow stores
@@ -611,7 +642,7 @@ __attribute__((target("avx2,popcnt"))) static size_t
 rans0_dec_avx2(uint8_t *dst, size_t n, uint32_t *x, int ways,
 	       const uint32_t *tab, const uint8_t **pp, const uint8_t *end)
 {
-	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const __m256i z = _mm256_setzero_si256();
 	const uint8_t *p = *pp;
 	__m256i x0, x1, x2, x3;
 	size_t i = 0;
@@ -620,31 +651,25 @@ rans0_dec_avx2(uint8_t *dst, size_t n, uint32_t *x, int ways,
 	x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
 	if (ways == 16) {
 		for (; n - i >= 16 && end - p >= 32; i += 16) {
-			__m256i s0, s1, s;
+			__m256i s0 = avx2_step(&x0, z, tab, &p);
+			__m256i s1 = avx2_step(&x1, z, tab, &p);
 
-			s0 = avx2_step(&x0, tab, &p);
-			s1 = avx2_step(&x1, tab, &p);
-			s = _mm256_packus_epi16(_mm256_packus_epi32(s0, s1),
-						_mm256_setzero_si256());
-			s = _mm256_permutevar8x32_epi32(s, order);
 			_mm_storeu_si128((__m128i *)(dst + i),
-					 _mm256_castsi256_si128(s));
+					 _mm256_castsi256_si128(
+						 avx2_pack4(s0, s1, z, z)));
 		}
 		goto out;
 	}
 	x2 = _mm256_loadu_si256((const __m256i *)(x + 16));
 	x3 = _mm256_loadu_si256((const __m256i *)(x + 24));
 	for (; n - i >= 32 && end - p >= 64; i += 32) {
-		__m256i s0, s1, s2, s3, s;
+		__m256i s0 = avx2_step(&x0, z, tab, &p);
+		__m256i s1 = avx2_step(&x1, z, tab, &p);
+		__m256i s2 = avx2_step(&x2, z, tab, &p);
+		__m256i s3 = avx2_step(&x3, z, tab, &p);
 
-		s0 = avx2_step(&x0, tab, &p);
-		s1 = avx2_step(&x1, tab, &p);
-		s2 = avx2_step(&x2, tab, &p);
-		s3 = avx2_step(&x3, tab, &p);
-		s = _mm256_packus_epi16(_mm256_packus_epi32(s0, s1),
-					_mm256_packus_epi32(s2, s3));
 		_mm256_storeu_si256((__m256i *)(dst + i),
-				    _mm256_permutevar8x32_epi32(s, order));
+				    avx2_pack4(s0, s1, s2, s3));
 	}
 	_mm256_storeu_si256((__m256i *)(x + 16), x2);
 	_mm256_storeu_si256((__m256i *)(x + 24), x3);
@@ -653,6 +678,84 @@ out:
 	_mm256_storeu_si256((__m256i *)(x + 8), x1);
 	*pp = p;
 	return i;
+}
+
+/*
+ * Order 1, 16 or 32 states, scale RANS_SCALE, AVX2.  Lane k decodes
+ * segment k; off[k] is the offset (in entries) of the table of its
+ * context, and ctxoff[sym] that of the context a symbol makes.  A round's
+ * symbols go to one row of a chunk of RANS1_CHUNK rounds, which is then
+ * transposed into the segments.  Returns the rounds decoded (while 2 *
+ * ways bytes of input remain) and leaves states, offsets and *pp.
+ */
+#define RANS1_CHUNK 64
+__attribute__((target("avx2,popcnt"))) static size_t
+rans1_dec_avx2(uint8_t *dst, size_t seg, uint32_t *x, uint32_t *off,
+	       int ways, const uint32_t *tab, const uint32_t *ctxoff,
+	       const uint8_t **pp, const uint8_t *end)
+{
+	uint8_t chunk[RANS1_CHUNK * RANS_WAYS_MAX];
+	const __m256i z = _mm256_setzero_si256();
+	const uint8_t *p = *pp;
+	__m256i x0, x1, x2 = z, x3 = z, o0, o1, o2 = z, o3 = z;
+	size_t r = 0, r0, rr;
+	int k;
+
+	x0 = _mm256_loadu_si256((const __m256i *)x);
+	x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
+	o0 = _mm256_loadu_si256((const __m256i *)off);
+	o1 = _mm256_loadu_si256((const __m256i *)(off + 8));
+	if (ways == 32) {
+		x2 = _mm256_loadu_si256((const __m256i *)(x + 16));
+		x3 = _mm256_loadu_si256((const __m256i *)(x + 24));
+		o2 = _mm256_loadu_si256((const __m256i *)(off + 16));
+		o3 = _mm256_loadu_si256((const __m256i *)(off + 24));
+	}
+	while (r < seg && end - p >= 2 * ways) {
+		for (r0 = r; r < seg && r - r0 < RANS1_CHUNK &&
+			     end - p >= 2 * ways;
+		     r++) {
+			uint8_t *row = chunk + (r - r0) * ways;
+			__m256i s0, s1, s2 = z, s3 = z;
+
+			s0 = avx2_step(&x0, o0, tab, &p);
+			o0 = _mm256_i32gather_epi32((const int *)ctxoff, s0, 4);
+			s1 = avx2_step(&x1, o1, tab, &p);
+			o1 = _mm256_i32gather_epi32((const int *)ctxoff, s1, 4);
+			if (ways == 32) {
+				s2 = avx2_step(&x2, o2, tab, &p);
+				o2 = _mm256_i32gather_epi32(
+					(const int *)ctxoff, s2, 4);
+				s3 = avx2_step(&x3, o3, tab, &p);
+				o3 = _mm256_i32gather_epi32(
+					(const int *)ctxoff, s3, 4);
+				_mm256_storeu_si256((__m256i *)row,
+						    avx2_pack4(s0, s1, s2, s3));
+			} else {
+				_mm_storeu_si128((__m128i *)row,
+						 _mm256_castsi256_si128(
+							 avx2_pack4(s0, s1, z, z)));
+			}
+		}
+		for (k = 0; k < ways; k++) {
+			uint8_t *d = dst + (size_t)k * seg + r0;
+
+			for (rr = 0; rr < r - r0; rr++)
+				d[rr] = chunk[rr * ways + k];
+		}
+	}
+	_mm256_storeu_si256((__m256i *)x, x0);
+	_mm256_storeu_si256((__m256i *)(x + 8), x1);
+	_mm256_storeu_si256((__m256i *)off, o0);
+	_mm256_storeu_si256((__m256i *)(off + 8), o1);
+	if (ways == 32) {
+		_mm256_storeu_si256((__m256i *)(x + 16), x2);
+		_mm256_storeu_si256((__m256i *)(x + 24), x3);
+		_mm256_storeu_si256((__m256i *)(off + 16), o2);
+		_mm256_storeu_si256((__m256i *)(off + 24), o3);
+	}
+	*pp = p;
+	return r;
 }
 #endif
 
@@ -1087,6 +1190,19 @@ int delta_rans1_decode(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
 	for (k = 0; k < ways; k++)
 		cur[k] = tabof[0];
 	r = 0;
+#ifdef RANS_X86
+	if (ways >= 16 && scale == RANS_SCALE && have_avx2()) {
+		uint32_t ctxoff[256], off[RANS_WAYS_MAX];
+
+		for (c = 0; c < 256; c++)
+			ctxoff[c] = (uint32_t)(tabof[c] - tab);
+		for (k = 0; k < ways; k++)
+			off[k] = ctxoff[0];
+		r = rans1_dec_avx2(dst, seg, x, off, ways, tab, ctxoff, &p, end);
+		for (k = 0; k < ways; k++)
+			cur[k] = tab + off[k];
+	}
+#endif
 	while (r < seg && end - p >= 2 * ways) {
 		for (k = 0; k < ways; k++) {
 			uint8_t *d = &dst[(size_t)k * seg + r];
