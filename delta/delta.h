@@ -55,6 +55,9 @@ struct delta_ctx;
 /*
  * Returns a new context or NULL (out of memory).  level is the zstd level
  * used for zstd-coded data (0 = default).  Free with delta_ctx_free.
+ * Buffers are allocated on first use: about 4.5 MiB for encoding (at the
+ * default level; more at high zstd levels) and 1.7 MiB for decoding; an
+ * allocation failure then makes that call return HZ_ENOMEM.
  */
 struct delta_ctx *delta_ctx_new(int level);
 /* Frees ctx; NULL is a no-op. */
