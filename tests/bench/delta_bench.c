@@ -5,7 +5,7 @@
  *   cc -O2 -I. -Ibuild/gen -o build/delta_bench tests/bench/delta_bench.c \
  *      build/libhubzip.a -ljansson -lzstd -lxxhash -lsqlite3 -lcrypto -lm
  * Run:
- *   build/delta_bench [-e] [-l LEVEL] [-v] FILE.safetensors...
+ *   build/delta_bench [-e] [-l LEVEL] [-s] [-v] FILE.safetensors...
  *   find /var/tmp/mhub-corpus/mini -name '*.safetensors' | \
  *      xargs build/delta_bench
  *
@@ -16,7 +16,8 @@
  * planes of n * H0(plane) / 8; zstd -3 of each whole tensor; encode and
  * decode speed of delta_block_encode/decode alone, single thread (thread
  * CPU time, so other load on the machine counts less).  -v adds which
- * codecs and plane coders were chosen; -e only encodes (for profiling).
+ * codecs and plane coders were chosen; -e only encodes (for profiling);
+ * -s decodes rANS with the scalar decoder (as on CPUs without AVX2).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@
 #include "common/dtype.h"
 #include "common/error.h"
 #include "delta/delta.h"
+#include "delta/delta_int.h"
 
 struct stat_row {
 	uint64_t tensors, blocks, raw, enc, zstd;
@@ -272,15 +274,17 @@ int main(int argc, char **argv)
 	uint8_t *dec = malloc(DELTA_BLOCK_MAX);
 	int i, level = 0, dt, opt;
 
-	while ((opt = getopt(argc, argv, "el:v")) != -1) {
+	while ((opt = getopt(argc, argv, "el:sv")) != -1) {
 		if (opt == 'e') {
 			enc_only = 1;
+		} else if (opt == 's') {
+			delta_rans_simd(false);
 		} else if (opt == 'l') {
 			level = atoi(optarg);
 		} else if (opt == 'v') {
 			verbose = 1;
 		} else {
-			fprintf(stderr, "usage: delta_bench [-e] [-l level] [-v] file...\n");
+			fprintf(stderr, "usage: delta_bench [-e] [-l level] [-s] [-v] file...\n");
 			return 2;
 		}
 	}
