@@ -196,6 +196,17 @@ class Phase:
     def __init__(self, name, procs_at_once=1):
         self.name, self.procs_at_once = name, procs_at_once
         self.runs, self.bytes, self.wall = [], 0, 0.0
+        self.other_pct = None
+        self._t0, self._busy0, self._own0 = time.perf_counter(), cpu_busy_s(), own_cpu_s()
+
+    def done(self):
+        """Ends the phase: elapsed time, and the share of the machine that processes other
+        than ours used meanwhile (a contended phase measures the neighbours too)."""
+        self.wall = time.perf_counter() - self._t0
+        busy = cpu_busy_s()
+        if busy is not None and self._busy0 is not None and self.wall > 0:
+            other = max(0.0, (busy - self._busy0) - (own_cpu_s() - self._own0))
+            self.other_pct = 100 * other / (self.wall * (os.cpu_count() or 1))
 
     def add(self, r, nbytes=0):
         self.runs.append(r)
@@ -220,7 +231,8 @@ class Phase:
                 "mbps_per_core": self.bytes / MB / cpu if cpu > 0 else None,
                 "wall_s": round(self.wall, 3),
                 "wall_mbps": self.bytes / MB / self.wall if self.wall > 0 else None,
-                "max_rss_mib": round(self.max_rss_mib, 1)}
+                "max_rss_mib": round(self.max_rss_mib, 1),
+                "other_cpu_pct": None if self.other_pct is None else round(self.other_pct, 1)}
 
 
 # ---- corpus ------------------------------------------------------------------
@@ -392,7 +404,6 @@ def bench_marginal(args, files, repos, work):
     phase = Phase("hubzip ingest, 1 proc/file")
     stage_root = os.path.join(work, "stage")
     prev = db_totals(hz)
-    t0 = time.perf_counter()
     for repo in repos:
         for e in (x for x in files if x["repo"] == repo):
             shutil.rmtree(stage_root, ignore_errors=True)
@@ -407,7 +418,7 @@ def bench_marginal(args, files, repos, work):
             e["hz_new_objects"] = cur["objects"] - prev["objects"]
             e["hz_ingest"] = r.as_json()
             prev = cur
-    phase.wall = time.perf_counter() - t0
+    phase.done()
     shutil.rmtree(stage_root, ignore_errors=True)
     st = hz.stats()
     total_shared = shared_split(hz, files)
@@ -423,14 +434,13 @@ def bench_speed(args, files, repos, work):
     by_repo = {r: [e for e in files if e["repo"] == r] for r in repos}
     res = {}
     ing = Phase("hubzip ingest, 1 proc/repo")
-    t0 = time.perf_counter()
     per_repo = {}
     for repo in repos:
         r = hz("ingest", repo, os.path.join(args.corpus, repo))
         nb = sum(e["bytes"] for e in by_repo[repo])
         ing.add(r, nb)
         per_repo[repo] = {"bytes": nb, "files": len(by_repo[repo]), "ingest": r.as_json()}
-    ing.wall = time.perf_counter() - t0
+    ing.done()
     res["ingest"] = ing
     log(f"ingested {len(repos)} repos in {ing.wall:.1f}s; fsck")
     fsck = hz("fsck", capture=True, check=False)
@@ -444,13 +454,12 @@ def bench_speed(args, files, repos, work):
         outroot = os.path.join(work, label)
         shutil.rmtree(outroot, ignore_errors=True)
         os.makedirs(outroot)
-        t0 = time.perf_counter()
         for repo in repos:
             os.makedirs(os.path.dirname(os.path.join(outroot, repo)), exist_ok=True)
             r = hz("restore", repo, os.path.join(outroot, repo))
             ph.add(r, per_repo[repo]["bytes"])
             per_repo[repo][label] = r.as_json()
-        ph.wall = time.perf_counter() - t0
+        ph.done()
         for repo in repos:
             verify_tree(os.path.join(outroot, repo), repo, by_repo[repo])
         shutil.rmtree(outroot)
@@ -458,12 +467,11 @@ def bench_speed(args, files, repos, work):
         log(f"{sub}: {len(repos)} repos in {ph.wall:.1f}s, every file verified")
 
     ph = Phase("hubzip cat > /dev/null, warm")
-    t0 = time.perf_counter()
     for e in files:
         r = hz("cat", e["repo"], e["rel"])
         ph.add(r, e["bytes"])
         e["hz_cat"] = r.as_json()
-    ph.wall = time.perf_counter() - t0
+    ph.done()
     res["cat"] = ph
     res["per_repo"] = per_repo
     return res
@@ -485,10 +493,9 @@ def bench_zstd(args, files, work, quick):
         return r
 
     ph = Phase(f"zstd -3 -T1, {args.jobs} at once", args.jobs)
-    t0 = time.perf_counter()
     for i, r in enumerate(run_pool(args.jobs, len(files), z3)):
         ph.add(r, files[i]["bytes"])
-    ph.wall = time.perf_counter() - t0
+    ph.done()
     res["zstd3_par"] = ph
     log(f"zstd -3 of {len(files)} files in {ph.wall:.1f}s")
 
@@ -508,10 +515,9 @@ def bench_zstd(args, files, work, quick):
         # biggest first, so that the two cores finish together
         order = sorted(range(len(files)), key=lambda i: -files[i]["bytes"])
         ph = Phase(f"zstd -19 --long=27 -T1, {args.jobs} at once", args.jobs)
-        t0 = time.perf_counter()
         for k, r in enumerate(run_pool(args.jobs, len(order), lambda k: z19(order[k]))):
             ph.add(r, files[order[k]]["bytes"])
-        ph.wall = time.perf_counter() - t0
+        ph.done()
         res["zstd19_par"] = ph
         log(f"zstd -19 --long=27 of {len(files)} files in {ph.wall:.1f}s")
 
@@ -519,29 +525,26 @@ def bench_zstd(args, files, work, quick):
     seq = os.path.join(work, "zstd3-seq")
     os.makedirs(seq, exist_ok=True)
     ph = Phase("zstd -3 -T1 compress")
-    t0 = time.perf_counter()
     for i, e in enumerate(files):
         ph.add(run(["zstd", "-3", "-T1", "-q", "-f", e["abs"], "-o", os.path.join(seq, f"{i}.zst")]),
                e["bytes"])
-    ph.wall = time.perf_counter() - t0
+    ph.done()
     res["zstd3_c"] = ph
     outd = os.path.join(work, "zstd3-out")
     os.makedirs(outd, exist_ok=True)
     ph = Phase("zstd -3 -d to disk, warm")
-    t0 = time.perf_counter()
     for i, e in enumerate(files):
         ph.add(run(["zstd", "-d", "-T1", "-q", "-f", os.path.join(seq, f"{i}.zst"), "-o",
                     os.path.join(outd, str(i))]), e["bytes"])
-    ph.wall = time.perf_counter() - t0
+    ph.done()
     for i, e in enumerate(files):
         if sha256_file(os.path.join(outd, str(i))) != e["sha256"]:
             raise BenchError(f"zstd round trip of {e['path']} differs (zstd broken?)")
     res["zstd3_d"] = ph
     ph = Phase("zstd -3 -d > /dev/null, warm")
-    t0 = time.perf_counter()
     for i, e in enumerate(files):
         ph.add(run(["zstd", "-d", "-T1", "-q", "-c", os.path.join(seq, f"{i}.zst")]), e["bytes"])
-    ph.wall = time.perf_counter() - t0
+    ph.done()
     res["zstd3_dnull"] = ph
     for d in (seq, outd, d3):
         shutil.rmtree(d, ignore_errors=True)
@@ -770,10 +773,14 @@ def bench_synthetic(args, work):
     repo = "bench/synthetic"
     name = os.path.basename(path)
     log(f"ingesting {name}")
+    ph_ing = Phase("synthetic ingest")
     ing = hz("ingest", repo, path)
+    ph_ing.done()
     st = hz.stats()
     log("reading it back (cat > /dev/null)")
+    ph_cat = Phase("synthetic cat")
     cat = hz("cat", repo, name)
+    ph_cat.done()
     log("verifying it (cat | sha256)")
     h = hashlib.sha256()
     p = subprocess.Popen([args.hubzip, "--store", store, "cat", repo, name],
@@ -790,13 +797,13 @@ def bench_synthetic(args, work):
         raise BenchError("the synthetic model was read back with a different sha256")
     shutil.rmtree(store)
 
-    def row(r):
-        return {"bytes": size, "cpu_s": round(r.cpu, 3), "user_s": round(r.user, 3), "sys_s": round(r.sys, 3),
+    def row(r, ph):
+        return {"other_cpu_pct": None if ph.other_pct is None else round(ph.other_pct, 1),"bytes": size, "cpu_s": round(r.cpu, 3), "user_s": round(r.user, 3), "sys_s": round(r.sys, 3),
                 "mbps_per_core": size / MB / r.cpu if r.cpu else None, "wall_s": round(r.wall, 3),
                 "wall_mbps": size / MB / r.wall if r.wall else None, "max_rss_mib": round(r.rss_kib / 1024, 1)}
     return {"path": path, "bytes": size, "generated": made, "stored": st["physical_bytes"],
             "order0_bound": bound, "tensor_bytes": size - synth_header_len(args.synthetic_gib),
-            "ingest": row(ing), "cat": row(cat)}
+            "ingest": row(ing, ph_ing), "cat": row(cat, ph_cat)}
 
 
 # ---- 5. hashes ---------------------------------------------------------------------
@@ -1015,9 +1022,11 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
     tables.append(tb)
 
     # 3. speed
-    ts = Table("Speed (MB/s per core = MB / (user+sys CPU s of the measured processes); wall = elapsed)",
+    ts = Table("Speed (MB/s per core = MB / (user+sys CPU s of the measured processes); wall = elapsed;"
+               " others' CPU = share of the 2 cores used by other processes meanwhile)".replace(
+                   "the 2 cores", f"the {os.cpu_count()} cores"),
                ["operation", "procs", "at once", "MB", "CPU s", "MB/s/core", "wall s", "wall MB/s",
-                "max RSS MiB"])
+                "max RSS MiB", "others' CPU"])
     phases = [marginal["phase"], speed["ingest"], zs["zstd3_c"], speed["restore-warm"], speed["restore"],
               speed["cat"], zs["zstd3_d"], zs["zstd3_dnull"], zs["zstd3_par"]]
     if "zstd19_par" in zs:
@@ -1026,12 +1035,13 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
         s = ph.summary()
         ts.add(s["name"], s["processes"], s["procs_at_once"], fmt_mb(s["bytes"], 1), fmt_num(s["cpu_s"], 2),
                fmt_num(s["mbps_per_core"]), fmt_num(s["wall_s"], 2), fmt_num(s["wall_mbps"]),
-               fmt_num(s["max_rss_mib"]))
+               fmt_num(s["max_rss_mib"]), fmt_pct(s["other_cpu_pct"]))
     if synth:
         for k, label in (("ingest", "synthetic: hubzip ingest"), ("cat", "synthetic: hubzip cat > /dev/null")):
             s = synth[k]
             ts.add(label, 1, 1, fmt_mb(s["bytes"], 1), fmt_num(s["cpu_s"], 2), fmt_num(s["mbps_per_core"]),
-                   fmt_num(s["wall_s"], 2), fmt_num(s["wall_mbps"]), fmt_num(s["max_rss_mib"]))
+                   fmt_num(s["wall_s"], 2), fmt_num(s["wall_mbps"]), fmt_num(s["max_rss_mib"]),
+                   fmt_pct(s["other_cpu_pct"]))
     cfg = sorted(e["hz_ingest"]["user_s"] + e["hz_ingest"]["sys_s"] for e in files if e["relation"] == "config")
     cfgw = sorted(e["hz_ingest"]["wall_s"] for e in files if e["relation"] == "config")
     if cfg:
@@ -1191,6 +1201,8 @@ def main():
         info["other_cpu_pct"] = round(100 * other / (wall * (os.cpu_count() or 1)), 1)
     info["bench_py_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
+    speed_phases = [marginal["phase"], speed["ingest"], speed["restore-warm"], speed["restore"], speed["cat"]]
+    speed_phases += list(zs.values())
     tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info)
     head = (f"hubzip bench  {info['date']}  git {info['git']}  {info['hubzip']}\n"
             f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
@@ -1200,8 +1212,10 @@ def main():
     if "other_cpu_s" in info:
         head += (f"\nother processes used {info['other_cpu_s']:.0f} CPU s during the run"
                  f" ({info['other_cpu_pct']:.1f}% of the machine)")
-        if info["other_cpu_pct"] > 5:
-            head += ": WARNING, the speeds (not the sizes) are not representative"
+        busy = [p.name for p in speed_phases if p.other_pct is not None and p.other_pct > 5]
+        if busy:
+            head += (f"; WARNING: more than 5% during {len(busy)} of the timed phases (see others' CPU):"
+                     " their speeds are not representative")
     text = head + "\n\n" + "\n\n".join(tb.text() for tb in tables) + "\n"
     print(text)
 
