@@ -17,7 +17,7 @@
  *   8  4  raw_len     original bytes, <= DELTA_BLOCK_MAX
  *  12  4  payload_len bytes that follow the header
  *  16  8  XXH3-64 of the raw bytes
- *  24     payload (codec-specific; see docs/format-codecs.md)
+ *  24     payload (codec-specific; see docs/format.md (Codecs))
  *
  * Thread safety: a delta_ctx is used by one thread at a time; use one per
  * thread.  Different contexts are independent.

@@ -4,7 +4,7 @@
  *
  * The plane functions take planes that are already split (and, later,
  * already XORed against a base), so a new block codec reuses them with its
- * own transform and its own codec id.  docs/format-codecs.md describes
+ * own transform and its own codec id.  docs/format.md (Codecs) describes
  * every on-disk id used here.
  */
 #ifndef HZ_DELTA_INT_H

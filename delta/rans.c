@@ -13,7 +13,7 @@
  * entries), which is what makes restores fast; the scalar decoder is the
  * reference and the fallback.
  *
- * Stream layout (after the model, see docs/format-codecs.md): the final
+ * Stream layout (after the model, see docs/format.md (Codecs)): the final
  * encoder states as u32, then the u16 words.  A decoder ends with every
  * state back at 2^15 (the encoder's initial state) and every word read;
  * anything else is corruption.

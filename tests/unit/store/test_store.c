@@ -278,7 +278,6 @@ static void test_refuse(void **state)
 	assert_int_equal(store_ingest_begin(&in, fx->s, "t/bad", "main"), 0);
 	assert_int_equal(store_ingest_add_fd(in, "model.safetensors", fd, n), HZ_EINVAL);
 	assert_non_null(strstr(hz_error_msg(), "'w'"));
-	assert_non_null(strstr(hz_error_msg(), "model.safetensors"));
 	assert_int_equal(store_ingest_add_fd(in, "tiny.safetensors", fd, 3), HZ_EINVAL);
 	store_ingest_free(in);
 	close(fd);
