@@ -482,6 +482,8 @@ static int cmd_restore(const char *dir, int argc, char **argv)
 	if (store_open(&r.s, dir, 0))
 		return fail(NULL);
 	rc = store_resolve(r.s, &head, repo, rev);
+	if (!rc)
+		rc = mkdirs_for(argv[2]);
 	if (!rc && mkdir(argv[2], 0755) && errno != EEXIST)
 		rc = hz_error_set_errno(HZ_ERROR, "cannot create '%s'", argv[2]);
 	if (rc) {
