@@ -15,7 +15,7 @@
 #define HZ_SHA256_HEX 65 /* 64 hex digits and a NUL */
 
 struct hz_sha256 {
-	void *md; /* EVP_MD_CTX */
+	void *md; /* SHA256_CTX */
 };
 
 /* Initialises ctx; returns 0 or HZ_ENOMEM.  Release with hz_sha256_release. */
