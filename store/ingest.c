@@ -13,7 +13,7 @@
  * Nothing is visible until store_ingest_commit: it fsyncs the packs,
  * renames them into place, then inserts every row in one transaction.
  */
-#include "store/store_int.h"
+#include "store/ingest_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,81 +29,7 @@
 #include "delta/delta.h"
 #include "store/safetensors.h"
 
-struct pend_block {
-	uint64_t raw_off;
-	uint64_t pack_off;
-	uint64_t checksum;
-	uint32_t raw_len, enc_len;
-	uint32_t pack;		/* index into in->packs */
-	uint8_t codec;
-};
-
-struct pend_object {
-	uint8_t sha[HZ_SHA256_LEN];
-	int kind, dtype;
-	uint64_t size, stored;
-	size_t first_block, nblocks;
-	int64_t id;		/* row id: known when stored before the session */
-};
-
-struct pend_seg {
-	uint64_t file_off, length;
-	size_t obj;		/* index into in->objs */
-	int role, dtype;
-};
-
-struct pend_tensor {
-	char *name;
-	char *shape;		/* JSON array */
-	int dtype;
-	uint64_t file_off;
-	size_t obj;
-};
-
-struct pend_file {
-	char *path;
-	uint8_t sha[HZ_SHA256_LEN];
-	uint64_t size;
-	int format;
-	int64_t id;		/* row id if the file was stored before */
-	long same_as;		/* index of an earlier file of the session, or -1 */
-	size_t first_seg, nsegs;
-	size_t first_tensor, ntensors;
-};
-
-struct pend_pack {
-	char name[33];
-	char *tmp_path;
-	int fd;
-	uint64_t size;
-	int64_t id;
-};
-
-#define VEC(T) struct { T *v; size_t n, cap; }
-
-struct store_ingest {
-	struct store *s;
-	char *repo, *ref;
-	int replace;
-	int done;		/* committed or failed: only free is allowed */
-	store_progress_fn progress;
-	void *progress_payload;
-	uint64_t progress_done;
-	uint8_t *buf;		/* DELTA_BLOCK_MAX read buffer */
-	uint8_t *enc;		/* delta_block_bound(DELTA_BLOCK_MAX) */
-	VEC(struct pend_block) blocks;
-	VEC(struct pend_object) objs;
-	VEC(struct pend_seg) segs;
-	VEC(struct pend_tensor) tensors;
-	VEC(struct pend_file) files;
-	VEC(struct pend_pack) packs;
-	size_t *map;		/* open-addressed sha -> objs index + 1 */
-	size_t map_cap;
-	struct hz_sha256 file_sha, seg_sha;
-	sqlite3_stmt *find_obj, *find_file;
-};
-
-static int vec_grow(void **v, size_t *cap, size_t n, size_t elem)
+int ingest_vec_grow(void **v, size_t *cap, size_t n, size_t elem)
 {
 	size_t ncap;
 	void *p;
@@ -118,11 +44,6 @@ static int vec_grow(void **v, size_t *cap, size_t n, size_t elem)
 	*cap = ncap;
 	return 0;
 }
-
-#define VEC_PUSH(vec, out_ptr)                                               \
-	(vec_grow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof(*(vec).v))    \
-		 ? HZ_ENOMEM                                                   \
-		 : ((out_ptr) = &(vec).v[(vec).n++], memset((out_ptr), 0, sizeof(*(out_ptr))), 0))
 
 /* ---- the session's object map ------------------------------------------ */
 
@@ -175,64 +96,6 @@ static int map_insert(struct store_ingest *in, size_t idx)
 	     i = (i + 1) & (in->map_cap - 1))
 		;
 	in->map[i] = idx + 1;
-	return 0;
-}
-
-/* ---- packs ------------------------------------------------------------- */
-
-static int pack_start(struct store_ingest *in)
-{
-	struct pend_pack *p;
-	uint8_t name[16], hdr[PACK_HDR];
-	char file[64];
-	int rc;
-
-	rc = VEC_PUSH(in->packs, p);
-	if (rc)
-		return rc;
-	p->fd = -1;
-	rc = hz_random(name, sizeof(name));
-	if (rc)
-		return rc;
-	hz_hex(p->name, name, sizeof(name));
-	snprintf(file, sizeof(file), "%s.pack.tmp", p->name);
-	p->tmp_path = hz_path_join(in->s->tmp_dir, file);
-	if (!p->tmp_path)
-		return hz_error_set(HZ_ENOMEM, "out of memory");
-	p->fd = open(p->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-	if (p->fd < 0)
-		return hz_error_set_errno(HZ_ERROR, "cannot create pack '%s'", p->tmp_path);
-	memset(hdr, 0, sizeof(hdr));
-	memcpy(hdr, PACK_MAGIC, 8);
-	memcpy(hdr + 8, name, sizeof(name));
-	rc = hz_write_all(p->fd, hdr, sizeof(hdr));
-	if (rc)
-		return hz_error_set(rc, "cannot write pack '%s': %s", p->name,
-				    rc == HZ_ENOSPC ? "no space left on device" : "write failed");
-	p->size = PACK_HDR;
-	return 0;
-}
-
-/* Appends one encoded block to the current pack; sets *pack, *off. */
-static int pack_append(struct store_ingest *in, const uint8_t *blk, size_t n,
-		       uint32_t *pack, uint64_t *off)
-{
-	struct pend_pack *p;
-	int rc;
-
-	if (!in->packs.n || in->packs.v[in->packs.n - 1].size >= PACK_TARGET_SIZE) {
-		rc = pack_start(in);
-		if (rc)
-			return rc;
-	}
-	p = &in->packs.v[in->packs.n - 1];
-	rc = hz_write_all(p->fd, blk, n);
-	if (rc)
-		return hz_error_set(rc, "cannot write pack '%s': %s", p->name,
-				    rc == HZ_ENOSPC ? "no space left on device" : "write failed");
-	*pack = (uint32_t)(in->packs.n - 1);
-	*off = p->size;
-	p->size += n;
 	return 0;
 }
 
@@ -297,7 +160,7 @@ static void progress_add(struct store_ingest *in, uint64_t n)
 		in->progress(in->progress_payload, in->progress_done, 0);
 }
 
-static int64_t lookup_id(struct store_ingest *in, sqlite3_stmt *st,
+int64_t ingest_lookup_id(struct store_ingest *in, sqlite3_stmt *st,
 			 const uint8_t *sha, int *rc)
 {
 	int64_t id = 0;
@@ -329,7 +192,7 @@ static int object_get(struct store_ingest *in, const uint8_t *sha, int kind,
 		*out = (size_t)idx;
 		return 0;
 	}
-	id = lookup_id(in, in->find_obj, sha, &rc);
+	id = ingest_lookup_id(in, in->find_obj, sha, &rc);
 	if (rc)
 		return rc;
 	rc = VEC_PUSH(in->objs, o);
@@ -400,7 +263,7 @@ static int encode_segment(struct store_ingest *in, int fd, const char *path,
 		b->enc_len = (uint32_t)enc_len;
 		b->codec = in->enc[4];
 		b->checksum = hz_load64(in->enc + 16);
-		rc = pack_append(in, in->enc, enc_len, &b->pack, &b->pack_off);
+		rc = pack_set_append(in->s, &in->packs, in->enc, enc_len, &b->pack, &b->pack_off);
 		if (rc)
 			goto out;
 		o->stored += enc_len;
@@ -601,7 +464,7 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		}
 	}
 	if (f->same_as < 0)
-		f->id = lookup_id(in, in->find_file, f->sha, &rc);
+		f->id = ingest_lookup_id(in, in->find_file, f->sha, &rc);
 	if (rc)
 		goto out;
 	if (f->same_as >= 0 || f->id) {
@@ -678,308 +541,10 @@ out:
 	return rc;
 }
 
-/* ---- commit ------------------------------------------------------------ */
-
-static int packs_finish(struct store_ingest *in)
-{
-	struct store *s = in->s;
-	int rc;
-
-	for (size_t i = 0; i < in->packs.n; i++) {
-		struct pend_pack *p = &in->packs.v[i];
-		char sub[8], *dir, *dst;
-
-		if (fsync(p->fd))
-			return hz_error_set_errno(HZ_ERROR, "cannot fsync pack '%s'", p->name);
-		close(p->fd);
-		p->fd = -1;
-		snprintf(sub, sizeof(sub), "%.2s", p->name);
-		dir = hz_path_join(s->packs_dir, sub);
-		dst = pack_path(s, p->name);
-		if (!dir || !dst) {
-			free(dir);
-			free(dst);
-			return hz_error_set(HZ_ENOMEM, "out of memory");
-		}
-		rc = hz_mkdir_p(dir);
-		if (!rc && rename(p->tmp_path, dst))
-			rc = hz_error_set_errno(HZ_ERROR, "cannot move pack '%s' into place", p->name);
-		if (!rc)
-			rc = hz_fsync_dir(dir);
-		if (!rc) {
-			free(p->tmp_path);
-			p->tmp_path = dst; /* now only removed if the commit fails */
-			dst = NULL;
-		}
-		free(dir);
-		free(dst);
-		if (rc)
-			return rc;
-	}
-	return in->packs.n ? hz_fsync_dir(s->packs_dir) : 0;
-}
-
-static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, what);
-
-	sqlite3_reset(st);
-	return rc;
-}
-
-static int insert_objects(struct store_ingest *in, int64_t now)
-{
-	struct store *s = in->s;
-	sqlite3_stmt *ins = NULL, *blk = NULL, *chk = NULL;
-	int rc;
-
-	rc = db_prepare(s, &ins,
-			"INSERT INTO objects(sha256, kind, dtype, size, stored_size, nblocks,"
-			" created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(sha256) DO NOTHING");
-	if (!rc)
-		rc = db_prepare(s, &blk,
-				"INSERT INTO blocks(object_id, raw_off, raw_len, pack_id, pack_off,"
-				" enc_len, codec, checksum) VALUES (?,?,?,?,?,?,?,?)");
-	if (!rc)
-		rc = db_prepare(s, &chk, "SELECT 1 FROM objects WHERE id = ?");
-	for (size_t i = 0; !rc && i < in->objs.n; i++) {
-		struct pend_object *o = &in->objs.v[i];
-
-		if (o->id) { /* stored before: still there? */
-			sqlite3_bind_int64(chk, 1, o->id);
-			if (sqlite3_step(chk) != SQLITE_ROW)
-				rc = hz_error_set(HZ_ERROR, "a stored object was removed during the ingest; retry");
-			sqlite3_reset(chk);
-			continue;
-		}
-		sqlite3_bind_blob(ins, 1, o->sha, HZ_SHA256_LEN, SQLITE_STATIC);
-		sqlite3_bind_int(ins, 2, o->kind);
-		sqlite3_bind_int(ins, 3, o->dtype);
-		sqlite3_bind_int64(ins, 4, (int64_t)o->size);
-		sqlite3_bind_int64(ins, 5, (int64_t)o->stored);
-		sqlite3_bind_int64(ins, 6, (int64_t)o->nblocks);
-		sqlite3_bind_int64(ins, 7, now);
-		rc = step_done(s, ins, "cannot insert object");
-		if (rc)
-			break;
-		if (!sqlite3_changes(s->db)) {
-			/* stored concurrently by another session: use theirs */
-			o->id = lookup_id(in, in->find_obj, o->sha, &rc);
-			continue;
-		}
-		o->id = sqlite3_last_insert_rowid(s->db);
-		for (size_t j = 0; !rc && j < o->nblocks; j++) {
-			const struct pend_block *b = &in->blocks.v[o->first_block + j];
-
-			sqlite3_bind_int64(blk, 1, o->id);
-			sqlite3_bind_int64(blk, 2, (int64_t)b->raw_off);
-			sqlite3_bind_int64(blk, 3, b->raw_len);
-			sqlite3_bind_int64(blk, 4, in->packs.v[b->pack].id);
-			sqlite3_bind_int64(blk, 5, (int64_t)b->pack_off);
-			sqlite3_bind_int64(blk, 6, b->enc_len);
-			sqlite3_bind_int(blk, 7, b->codec);
-			sqlite3_bind_int64(blk, 8, (int64_t)b->checksum);
-			rc = step_done(s, blk, "cannot insert block");
-		}
-	}
-	sqlite3_finalize(ins);
-	sqlite3_finalize(blk);
-	sqlite3_finalize(chk);
-	return rc;
-}
-
-static int insert_files(struct store_ingest *in, int64_t now)
-{
-	struct store *s = in->s;
-	sqlite3_stmt *ins = NULL, *seg = NULL, *ten = NULL;
-	int rc;
-
-	rc = db_prepare(s, &ins,
-			"INSERT INTO files(sha256, size, format, created_at) VALUES (?,?,?,?)"
-			" ON CONFLICT(sha256) DO NOTHING");
-	if (!rc)
-		rc = db_prepare(s, &seg,
-				"INSERT INTO segments(file_id, file_off, object_id, length, role)"
-				" VALUES (?,?,?,?,?)");
-	if (!rc)
-		rc = db_prepare(s, &ten,
-				"INSERT INTO tensors(file_id, name, dtype, shape, file_off, object_id)"
-				" VALUES (?,?,?,?,?,?)");
-	for (size_t i = 0; !rc && i < in->files.n; i++) {
-		struct pend_file *f = &in->files.v[i];
-
-		if (f->same_as >= 0 || f->id)
-			continue;
-		sqlite3_bind_blob(ins, 1, f->sha, HZ_SHA256_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 2, (int64_t)f->size);
-		sqlite3_bind_int(ins, 3, f->format);
-		sqlite3_bind_int64(ins, 4, now);
-		rc = step_done(s, ins, "cannot insert file");
-		if (rc)
-			break;
-		if (!sqlite3_changes(s->db)) {
-			f->id = lookup_id(in, in->find_file, f->sha, &rc);
-			continue;
-		}
-		f->id = sqlite3_last_insert_rowid(s->db);
-		for (size_t j = 0; !rc && j < f->nsegs; j++) {
-			const struct pend_seg *sg = &in->segs.v[f->first_seg + j];
-
-			sqlite3_bind_int64(seg, 1, f->id);
-			sqlite3_bind_int64(seg, 2, (int64_t)sg->file_off);
-			sqlite3_bind_int64(seg, 3, in->objs.v[sg->obj].id);
-			sqlite3_bind_int64(seg, 4, (int64_t)sg->length);
-			sqlite3_bind_int(seg, 5, sg->role);
-			rc = step_done(s, seg, "cannot insert segment");
-		}
-		for (size_t j = 0; !rc && j < f->ntensors; j++) {
-			const struct pend_tensor *t = &in->tensors.v[f->first_tensor + j];
-
-			sqlite3_bind_int64(ten, 1, f->id);
-			sqlite3_bind_text(ten, 2, t->name, -1, SQLITE_STATIC);
-			sqlite3_bind_int(ten, 3, t->dtype);
-			sqlite3_bind_text(ten, 4, t->shape, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(ten, 5, (int64_t)t->file_off);
-			sqlite3_bind_int64(ten, 6, in->objs.v[t->obj].id);
-			rc = step_done(s, ten, "cannot insert tensor");
-		}
-	}
-	for (size_t i = 0; !rc && i < in->files.n; i++)
-		if (in->files.v[i].same_as >= 0)
-			in->files.v[i].id = in->files.v[in->files.v[i].same_as].id;
-	sqlite3_finalize(ins);
-	sqlite3_finalize(seg);
-	sqlite3_finalize(ten);
-	return rc;
-}
-
-/* A commit id: 40 hex digits of SHA-256 over the parent, the time, a nonce
- * and the session's (path, file sha) list. */
-static int make_commit_id(struct store_ingest *in, const char *parent, int64_t now,
-			  char out[STORE_COMMIT_HEX])
-{
-	struct hz_sha256 h;
-	uint8_t nonce[16], d[HZ_SHA256_LEN];
-	char t[32];
-	int rc = hz_random(nonce, sizeof(nonce));
-
-	if (!rc)
-		rc = hz_sha256_init(&h);
-	if (rc)
-		return rc;
-	hz_sha256_update(&h, in->repo, strlen(in->repo) + 1);
-	hz_sha256_update(&h, parent, strlen(parent) + 1);
-	snprintf(t, sizeof(t), "%lld", (long long)now);
-	hz_sha256_update(&h, t, strlen(t) + 1);
-	hz_sha256_update(&h, nonce, sizeof(nonce));
-	for (size_t i = 0; i < in->files.n; i++) {
-		hz_sha256_update(&h, in->files.v[i].path, strlen(in->files.v[i].path) + 1);
-		hz_sha256_update(&h, in->files.v[i].sha, HZ_SHA256_LEN);
-	}
-	hz_sha256_final(&h, d);
-	hz_sha256_release(&h);
-	hz_hex(out, d, 20);
-	return 0;
-}
-
-static int insert_revision(struct store_ingest *in, const char *message, int64_t now,
-			   char commit_out[STORE_COMMIT_HEX])
-{
-	struct store *s = in->s;
-	sqlite3_stmt *st = NULL;
-	int64_t repo_id = 0, parent = 0, rev;
-	char parent_commit[STORE_COMMIT_HEX] = "";
-	int rc;
-
-	rc = db_prepare(s, &st, "INSERT INTO repos(name, created_at) VALUES (?, ?)"
-				" ON CONFLICT(name) DO NOTHING");
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, in->repo, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	rc = step_done(s, st, "cannot create repo");
-	sqlite3_finalize(st);
-	if (rc)
-		return rc;
-	rc = db_prepare(s, &st,
-			"SELECT r.id, v.id, v.commit_id FROM repos r LEFT JOIN refs f"
-			" ON f.repo_id = r.id AND f.name = ?2 LEFT JOIN revisions v"
-			" ON v.id = f.revision_id WHERE r.name = ?1");
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, in->repo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, in->ref, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		repo_id = sqlite3_column_int64(st, 0);
-		parent = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
-			snprintf(parent_commit, sizeof(parent_commit), "%s",
-				 (const char *)sqlite3_column_text(st, 2));
-	} else {
-		rc = db_error(s, "cannot find repo");
-	}
-	sqlite3_finalize(st);
-	if (!rc)
-		rc = make_commit_id(in, parent_commit, now, commit_out);
-	if (!rc)
-		rc = db_prepare(s, &st, "INSERT INTO revisions(repo_id, commit_id, parent_id,"
-					" message, created_at) VALUES (?,?,?,?,?)");
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, repo_id);
-	sqlite3_bind_text(st, 2, commit_out, -1, SQLITE_STATIC);
-	if (parent)
-		sqlite3_bind_int64(st, 3, parent);
-	else
-		sqlite3_bind_null(st, 3);
-	sqlite3_bind_text(st, 4, message ? message : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, now);
-	rc = step_done(s, st, "cannot insert revision");
-	sqlite3_finalize(st);
-	if (rc)
-		return rc;
-	rev = sqlite3_last_insert_rowid(s->db);
-	if (parent && !in->replace) {
-		rc = db_prepare(s, &st, "INSERT INTO revision_files(revision_id, path, file_id)"
-					" SELECT ?, path, file_id FROM revision_files"
-					" WHERE revision_id = ?");
-		if (rc)
-			return rc;
-		sqlite3_bind_int64(st, 1, rev);
-		sqlite3_bind_int64(st, 2, parent);
-		rc = step_done(s, st, "cannot copy the parent tree");
-		sqlite3_finalize(st);
-		if (rc)
-			return rc;
-	}
-	rc = db_prepare(s, &st, "INSERT OR REPLACE INTO revision_files(revision_id, path,"
-				" file_id) VALUES (?,?,?)");
-	for (size_t i = 0; !rc && i < in->files.n; i++) {
-		sqlite3_bind_int64(st, 1, rev);
-		sqlite3_bind_text(st, 2, in->files.v[i].path, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, in->files.v[i].id);
-		rc = step_done(s, st, "cannot insert a tree entry");
-	}
-	sqlite3_finalize(st);
-	if (!rc)
-		rc = db_prepare(s, &st, "INSERT OR REPLACE INTO refs(repo_id, name, revision_id)"
-					" VALUES (?,?,?)");
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, repo_id);
-	sqlite3_bind_text(st, 2, in->ref, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, rev);
-	rc = step_done(s, st, "cannot update the branch");
-	sqlite3_finalize(st);
-	return rc;
-}
-
 int store_ingest_commit(struct store_ingest *in, const char *message,
 			char commit_out[STORE_COMMIT_HEX])
 {
 	struct store *s = in->s;
-	sqlite3_stmt *st = NULL;
-	int64_t now = hz_now();
 	int rc;
 
 	if (in->done)
@@ -987,38 +552,19 @@ int store_ingest_commit(struct store_ingest *in, const char *message,
 	in->done = 1;
 	if (!in->files.n)
 		return hz_error_set(HZ_EINVAL, "nothing to commit: no files were added");
-	rc = packs_finish(in);
+	rc = pack_set_finish(s, &in->packs);
 	if (rc)
 		return rc;
 	rc = db_begin(s);
-	if (rc)
-		return rc;
-	rc = db_prepare(s, &st, "INSERT INTO packs(name, size, created_at) VALUES (?,?,?)");
-	for (size_t i = 0; !rc && i < in->packs.n; i++) {
-		sqlite3_bind_text(st, 1, in->packs.v[i].name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (int64_t)in->packs.v[i].size);
-		sqlite3_bind_int64(st, 3, now);
-		rc = step_done(s, st, "cannot insert pack");
-		in->packs.v[i].id = sqlite3_last_insert_rowid(s->db);
-	}
-	sqlite3_finalize(st);
 	if (!rc)
-		rc = insert_objects(in, now);
-	if (!rc)
-		rc = insert_files(in, now);
-	if (!rc)
-		rc = insert_revision(in, message, now, commit_out);
+		rc = ingest_insert_rows(in, message, hz_now(), commit_out);
 	if (!rc)
 		rc = db_commit(s);
 	if (rc) {
 		db_rollback(s);
 		return rc;
 	}
-	/* committed: the packs now belong to the store */
-	for (size_t i = 0; i < in->packs.n; i++) {
-		free(in->packs.v[i].tmp_path);
-		in->packs.v[i].tmp_path = NULL;
-	}
+	pack_set_committed(&in->packs); /* the packs now belong to the store */
 	return 0;
 }
 
@@ -1026,15 +572,7 @@ void store_ingest_free(struct store_ingest *in)
 {
 	if (!in)
 		return;
-	for (size_t i = 0; i < in->packs.n; i++) {
-		struct pend_pack *p = &in->packs.v[i];
-
-		if (p->fd >= 0)
-			close(p->fd);
-		if (p->tmp_path) /* not committed: remove */
-			unlink(p->tmp_path);
-		free(p->tmp_path);
-	}
+	pack_set_release(&in->packs);
 	for (size_t i = 0; i < in->tensors.n; i++) {
 		free(in->tensors.v[i].name);
 		free(in->tensors.v[i].shape);
@@ -1045,7 +583,6 @@ void store_ingest_free(struct store_ingest *in)
 	sqlite3_finalize(in->find_file);
 	hz_sha256_release(&in->file_sha);
 	hz_sha256_release(&in->seg_sha);
-	free(in->packs.v);
 	free(in->tensors.v);
 	free(in->files.v);
 	free(in->segs.v);

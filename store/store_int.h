@@ -66,6 +66,32 @@ int pack_block_read(struct store *s, int64_t pack_id, uint64_t pack_off,
 		    uint32_t enc_len, uint32_t raw_len, uint64_t checksum,
 		    size_t *out_len);
 
+/* pack_write.c: a session's pack files */
+struct pack_out {
+	char name[33];		/* 32 hex digits */
+	char *tmp_path;		/* where it is until committed, then NULL */
+	int fd;
+	uint64_t size;
+	int64_t id;		/* packs row, once inserted */
+};
+
+struct pack_set {
+	struct pack_out *v;
+	size_t n, cap;
+};
+
+/* Appends one encoded block to the set's current pack (starting a new one
+ * past PACK_TARGET_SIZE); sets *pack to its index in the set and *off to
+ * the block's offset in it. */
+int pack_set_append(struct store *s, struct pack_set *ps, const uint8_t *blk,
+		    size_t n, uint32_t *pack, uint64_t *off);
+/* fsyncs every pack and renames it into objects/packs/XX/. */
+int pack_set_finish(struct store *s, struct pack_set *ps);
+/* After the index commit: the packs belong to the store. */
+void pack_set_committed(struct pack_set *ps);
+/* Closes the packs and removes those not committed. */
+void pack_set_release(struct pack_set *ps);
+
 /* util.c */
 char *hz_strdup(const char *s);
 char *hz_path_join(const char *a, const char *b);

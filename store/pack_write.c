@@ -1,0 +1,144 @@
+/*
+ * store/pack_write.c - writing a session's pack files.
+ *
+ * A session appends encoded blocks to packs under objects/tmp/; a pack is
+ * closed past PACK_TARGET_SIZE and a new one started.  pack_set_finish
+ * fsyncs each pack and renames it into objects/packs/XX/ (fsyncing the
+ * directories) before the index transaction that references it; until
+ * pack_set_committed, pack_set_release removes them again.
+ */
+#include "store/store_int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/hash.h"
+
+static int pack_start(struct store *s, struct pack_set *ps)
+{
+	struct pack_out *p;
+	uint8_t name[16], hdr[PACK_HDR];
+	char file[64];
+	int rc;
+
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 4;
+		struct pack_out *v = realloc(ps->v, cap * sizeof(*v));
+
+		if (!v)
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		ps->v = v;
+		ps->cap = cap;
+	}
+	p = &ps->v[ps->n++];
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	rc = hz_random(name, sizeof(name));
+	if (rc)
+		return rc;
+	hz_hex(p->name, name, sizeof(name));
+	snprintf(file, sizeof(file), "%s.pack.tmp", p->name);
+	p->tmp_path = hz_path_join(s->tmp_dir, file);
+	if (!p->tmp_path)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	p->fd = open(p->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (p->fd < 0)
+		return hz_error_set_errno(HZ_ERROR, "cannot create pack '%s'", p->tmp_path);
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, PACK_MAGIC, 8);
+	memcpy(hdr + 8, name, sizeof(name));
+	rc = hz_write_all(p->fd, hdr, sizeof(hdr));
+	if (rc)
+		return hz_error_set(rc, "cannot write pack '%s': %s", p->name,
+				    rc == HZ_ENOSPC ? "no space left on device" : "write failed");
+	p->size = PACK_HDR;
+	return 0;
+}
+
+int pack_set_append(struct store *s, struct pack_set *ps, const uint8_t *blk,
+		    size_t n, uint32_t *pack, uint64_t *off)
+{
+	struct pack_out *p;
+	int rc;
+
+	if (!ps->n || ps->v[ps->n - 1].size >= PACK_TARGET_SIZE) {
+		rc = pack_start(s, ps);
+		if (rc)
+			return rc;
+	}
+	p = &ps->v[ps->n - 1];
+	rc = hz_write_all(p->fd, blk, n);
+	if (rc)
+		return hz_error_set(rc, "cannot write pack '%s': %s", p->name,
+				    rc == HZ_ENOSPC ? "no space left on device" : "write failed");
+	*pack = (uint32_t)(ps->n - 1);
+	*off = p->size;
+	p->size += n;
+	return 0;
+}
+
+int pack_set_finish(struct store *s, struct pack_set *ps)
+{
+	int rc;
+
+	for (size_t i = 0; i < ps->n; i++) {
+		struct pack_out *p = &ps->v[i];
+		char sub[8], *dir, *dst;
+
+		if (fsync(p->fd))
+			return hz_error_set_errno(HZ_ERROR, "cannot fsync pack '%s'", p->name);
+		close(p->fd);
+		p->fd = -1;
+		snprintf(sub, sizeof(sub), "%.2s", p->name);
+		dir = hz_path_join(s->packs_dir, sub);
+		dst = pack_path(s, p->name);
+		if (!dir || !dst) {
+			free(dir);
+			free(dst);
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		}
+		rc = hz_mkdir_p(dir);
+		if (!rc && rename(p->tmp_path, dst))
+			rc = hz_error_set_errno(HZ_ERROR, "cannot move pack '%s' into place", p->name);
+		if (!rc)
+			rc = hz_fsync_dir(dir);
+		if (!rc) {
+			free(p->tmp_path);
+			p->tmp_path = dst; /* now only removed if the commit fails */
+			dst = NULL;
+		}
+		free(dir);
+		free(dst);
+		if (rc)
+			return rc;
+	}
+	return ps->n ? hz_fsync_dir(s->packs_dir) : 0;
+}
+
+void pack_set_committed(struct pack_set *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		free(ps->v[i].tmp_path);
+		ps->v[i].tmp_path = NULL;
+	}
+}
+
+void pack_set_release(struct pack_set *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		struct pack_out *p = &ps->v[i];
+
+		if (p->fd >= 0)
+			close(p->fd);
+		if (p->tmp_path) /* not committed: remove */
+			unlink(p->tmp_path);
+		free(p->tmp_path);
+	}
+	free(ps->v);
+	ps->v = NULL;
+	ps->n = ps->cap = 0;
+}
