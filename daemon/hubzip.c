@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/fs.h"
 #include "common/hash.h"
 #include "store/store.h"
 
@@ -367,21 +368,7 @@ out:
 
 static int write_fd(void *payload, const void *buf, size_t n)
 {
-	int fd = *(int *)payload;
-	const char *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return hz_error_set_errno(HZ_ERROR, "write failed");
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return hz_write_all(*(int *)payload, buf, n);
 }
 
 struct restore {
@@ -393,26 +380,21 @@ struct restore {
 	int failed;
 };
 
+/* Creates the directories above path. */
 static int mkdirs_for(const char *path)
 {
-	char *p = strdup(path), *q;
+	char *p = strdup(path), *slash;
+	int rc = 0;
 
 	if (!p)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
-	for (q = p + 1; *q; q++) {
-		if (*q != '/')
-			continue;
-		*q = '\0';
-		if (mkdir(p, 0755) && errno != EEXIST) {
-			int rc = hz_error_set_errno(HZ_ERROR, "cannot create '%s'", p);
-
-			free(p);
-			return rc;
-		}
-		*q = '/';
+	slash = strrchr(p, '/');
+	if (slash && slash != p) {
+		*slash = '\0';
+		rc = hz_mkdir_p(p);
 	}
 	free(p);
-	return 0;
+	return rc;
 }
 
 static int restore_one(void *payload, const struct store_entry *e)

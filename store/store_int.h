@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/fs.h"
 #include "store/store.h"
 
 struct delta_ctx;
@@ -92,14 +93,5 @@ void pack_set_committed(struct pack_set *ps);
 /* Closes the packs and removes those not committed. */
 void pack_set_release(struct pack_set *ps);
 
-/* util.c */
-char *hz_strdup(const char *s);
-char *hz_path_join(const char *a, const char *b);
-int hz_mkdir_p(const char *path);
-int hz_fsync_dir(const char *path);
-int hz_write_all(int fd, const void *buf, size_t n);
-int hz_pread_all(int fd, void *buf, size_t n, uint64_t off);
-int hz_random(void *buf, size_t n);
-int64_t hz_now(void);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * store/util.c - small file-system helpers with error messages.
+ * common/fs.c - small file-system helpers with error messages.
  */
-#include "store/store_int.h"
+#include "common/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
