@@ -36,7 +36,7 @@ enum delta_codec {
 	DELTA_CODEC_RAW = 0,	/* payload = raw bytes */
 	DELTA_CODEC_ZSTD = 1,	/* payload = one zstd frame of the raw bytes */
 	DELTA_CODEC_PLANES = 2,	/* byte planes of a float dtype, each coded */
-	/* 3: reserved for XOR-delta planes against a base block */
+	DELTA_CODEC_XOR = 3,	/* byte planes of (element XOR base element) */
 	DELTA_CODEC_COUNT
 };
 
@@ -94,6 +94,57 @@ int delta_block_header_parse(struct delta_block_info *out, const uint8_t *buf,
  */
 int delta_block_decode(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
 		       size_t *out_len, const uint8_t *blk, size_t blk_len);
+
+/* ---- XOR-delta against a base block (codec 3) -------------------------
+ *
+ * A fine-tuned tensor is coded against the tensor it derives from: element
+ * i of the block is XORed with element i of the base block, and the result
+ * is coded in byte planes like codec 2 (for a fine-tune, the sign+exponent
+ * plane is almost all zeros).  The base is the raw bytes of one block of a
+ * tensor stored without delta; the store finds it again through the index
+ * to decode.  A block that needs a base says so by its codec id.
+ *
+ * Supported (dt, base_dt) pairs: (X, X) for X in BF16, F16, F32, F8_E4M3,
+ * F8_E5M2 (and F64: same machinery); (BF16, F32) and (F16, F32), where the
+ * base is first rounded to dt to nearest even, as torch rounds (NaN stays
+ * NaN, quieted; F16 overflow to +-Inf), so a plain cast of the base XORs
+ * to all zeros.
+ *
+ * The base may hold fewer elements than src (a tensor grown along axis 0):
+ * the elements past the base are coded alone (as if XORed with zero).  It
+ * may hold more (shrunk): only the first elements are used.  The payload
+ * records base_dt and how many base elements were used, and decoding
+ * checks both against what it is given.
+ */
+
+/* True if blocks of dtype dt can be XOR-coded against blocks of base_dt. */
+int delta_xor_supported(int dt, int base_dt);
+
+/*
+ * Encodes src[0..len) of dtype dt like delta_block_encode, but also tries
+ * the XOR against base[0..base_len) (whole elements of base_dt, element 0
+ * of base paired with element 0 of src) and keeps the smallest block.
+ * *plain_len is set to the size delta_block_encode would have produced
+ * (for accounting), *used_base to 1 if the block written is codec 3 (it
+ * then needs the same base bytes to decode), else 0.  base may be NULL
+ * (plain coding).  Returns 0, HZ_EINVAL (bad arguments, unsupported pair)
+ * or HZ_ERROR.
+ */
+int delta_block_encode_base(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
+			    size_t *plain_len, int *used_base, const uint8_t *src,
+			    size_t len, int dt, const uint8_t *base, size_t base_len,
+			    int base_dt);
+
+/*
+ * Decodes a block like delta_block_decode; a codec-3 block needs the raw
+ * bytes of its base block (base, base_len, of dtype base_dt), other codecs
+ * ignore them (base may be NULL).  A codec-3 block without a base, or with
+ * a base whose dtype or length does not match what the block recorded, is
+ * HZ_ECORRUPT.  Never reads outside blk or base, or writes outside out.
+ */
+int delta_block_decode_base(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
+			    size_t *out_len, const uint8_t *blk, size_t blk_len,
+			    const uint8_t *base, size_t base_len, int base_dt);
 
 /* A short name for a codec id ("planes"), or "unknown". */
 const char *delta_codec_name(int codec);
