@@ -35,6 +35,9 @@ static const char usage[] =
 	"  ls [REPO[@REV]] [--json]           list repos, or the files of a revision\n"
 	"  stats [--json]                     logical and physical bytes, savings per stage\n"
 	"  fsck                               verify every object, block and file\n"
+	"  families [--json]                  model families: members, bases, similarity\n"
+	"  rm REPO                            delete a repo (its bytes go at the next gc)\n"
+	"  gc                                 delete what nothing references, free packs\n"
 	"  version\n"
 	"\n"
 	"REV is a branch (default main), a commit id or a prefix of one (7+ hex digits).\n"
@@ -664,13 +667,22 @@ static int cmd_stats(const char *dir, int argc, char **argv)
 	if (json) {
 		json_t *repos = json_array(), *o;
 
+		json_t *fams = json_array();
+
 		for (size_t i = 0; i < st.nrepos; i++)
-			json_array_append_new(repos, json_pack("{s:s, s:I, s:I, s:I, s:I}",
+			json_array_append_new(repos, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}",
 				"repo", st.repo[i].repo,
 				"logical_bytes", (json_int_t)st.repo[i].logical_bytes,
 				"physical_bytes", (json_int_t)st.repo[i].physical_bytes,
 				"files", (json_int_t)st.repo[i].files,
-				"revisions", (json_int_t)st.repo[i].revisions));
+				"revisions", (json_int_t)st.repo[i].revisions,
+				"family", (json_int_t)st.repo[i].family));
+		for (size_t i = 0; i < st.nfamilies; i++)
+			json_array_append_new(fams, json_pack("{s:I, s:s, s:I, s:I, s:I}",
+				"family", (json_int_t)st.family[i].id, "root", st.family[i].root,
+				"members", (json_int_t)st.family[i].members,
+				"logical_bytes", (json_int_t)st.family[i].logical_bytes,
+				"physical_bytes", (json_int_t)st.family[i].physical_bytes));
 		o = json_pack("{s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I,"
 			      " s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
 			"logical_bytes", (json_int_t)st.logical_bytes,
@@ -691,6 +703,7 @@ static int cmd_stats(const char *dir, int argc, char **argv)
 			"pack_bytes", (json_int_t)st.pack_bytes,
 			"index_bytes", (json_int_t)st.index_bytes,
 			"repos", repos);
+		json_object_set_new(o, "families", fams);
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(o);
@@ -705,6 +718,20 @@ static int cmd_stats(const char *dir, int argc, char **argv)
 		printf("%-44s %16llu %16llu %7.2fx\n\n", "total",
 		       (unsigned long long)st.logical_bytes, (unsigned long long)st.physical_bytes,
 		       st.physical_bytes ? (double)st.logical_bytes / (double)st.physical_bytes : 0.0);
+		if (st.nfamilies) {
+			printf("%-44s %7s %16s %16s %8s\n", "family (founder)", "members",
+			       "logical bytes", "physical bytes", "ratio");
+			for (size_t i = 0; i < st.nfamilies; i++)
+				printf("%-44s %7llu %16llu %16llu %7.2fx\n", st.family[i].root,
+				       (unsigned long long)st.family[i].members,
+				       (unsigned long long)st.family[i].logical_bytes,
+				       (unsigned long long)st.family[i].physical_bytes,
+				       st.family[i].physical_bytes
+					       ? (double)st.family[i].logical_bytes /
+							 (double)st.family[i].physical_bytes
+					       : 0.0);
+			putchar('\n');
+		}
 		printf("saved by stage (of %llu logical bytes):\n", (unsigned long long)st.logical_bytes);
 		printf("  file dedup    %16lld  %5.1f%%\n", (long long)st.saved_file_dedup,
 		       pct(st.saved_file_dedup, st.logical_bytes));
@@ -763,6 +790,106 @@ static int cmd_fsck(const char *dir, int argc, char **argv)
 	return r.problems ? 1 : 0;
 }
 
+/* ---- families, rm, gc -------------------------------------------------- */
+
+struct fam_print {
+	json_t *arr, *cur;
+	int64_t last;
+};
+
+static int fam_member(void *payload, int64_t family, const struct store_family_member *m)
+{
+	struct fam_print *p = payload;
+
+	if (p->arr) {
+		if (!p->cur || family != p->last) {
+			p->cur = json_pack("{s:I, s:s, s:[]}", "family", (json_int_t)family,
+					   "root", m->repo, "members");
+			json_array_append_new(p->arr, p->cur);
+		}
+		json_array_append_new(json_object_get(p->cur, "members"),
+				      json_pack("{s:s, s:s?, s:f, s:s?}", "repo", m->repo,
+						"base", m->base, "score", m->score, "hint", m->hint));
+	} else {
+		if (family != p->last)
+			printf("%sfamily %lld\n", p->last ? "\n" : "", (long long)family);
+		if (m->base)
+			printf("  %-48s base %s (score %.3f)%s%s\n", m->repo, m->base, m->score,
+			       m->hint ? " hint " : "", m->hint ? m->hint : "");
+		else
+			printf("  %-48s founder%s%s\n", m->repo, m->hint ? ", hint " : "",
+			       m->hint ? m->hint : "");
+	}
+	p->last = family;
+	return 0;
+}
+
+static int cmd_families(const char *dir, int argc, char **argv)
+{
+	struct fam_print p = { 0 };
+	struct store *s = NULL;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			p.arr = p.arr ? p.arr : json_array();
+		else
+			return die_usage("families takes only --json");
+	}
+	if (store_open(&s, dir, 0)) {
+		json_decref(p.arr);
+		return fail(NULL);
+	}
+	rc = store_families_each(s, fam_member, &p);
+	store_free(s);
+	if (!rc && p.arr) {
+		json_dumpf(p.arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(p.arr);
+	return rc ? fail("families failed") : 0;
+}
+
+static int cmd_rm(const char *dir, int argc, char **argv)
+{
+	struct store *s = NULL;
+	int rc;
+
+	if (argc != 2 || strchr(argv[1], '@'))
+		return die_usage("rm takes one REPO");
+	if (store_open(&s, dir, 0))
+		return fail(NULL);
+	rc = store_repo_delete(s, argv[1]);
+	store_free(s);
+	if (rc)
+		return fail("rm failed");
+	printf("deleted %s (run 'hubzip gc' to free its bytes)\n", argv[1]);
+	return 0;
+}
+
+static int cmd_gc(const char *dir, int argc, char **argv)
+{
+	struct store *s = NULL;
+	struct store_gc_result r;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return die_usage("gc takes no arguments");
+	if (store_open(&s, dir, 0))
+		return fail(NULL);
+	rc = store_gc(s, &r);
+	store_free(s);
+	if (rc)
+		return fail("gc failed");
+	printf("deleted %llu files, %llu objects, %llu packs (%llu orphaned); freed %llu bytes;"
+	       " %llu dead bytes remain inside live packs\n",
+	       (unsigned long long)r.files_deleted, (unsigned long long)r.objects_deleted,
+	       (unsigned long long)r.packs_deleted, (unsigned long long)r.orphan_packs,
+	       (unsigned long long)r.bytes_freed, (unsigned long long)r.dead_bytes_kept);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("HUBZIP_STORE");
@@ -806,6 +933,12 @@ int main(int argc, char **argv)
 		return cmd_stats(dir, argc, argv);
 	if (!strcmp(argv[0], "fsck"))
 		return cmd_fsck(dir, argc, argv);
+	if (!strcmp(argv[0], "families"))
+		return cmd_families(dir, argc, argv);
+	if (!strcmp(argv[0], "rm"))
+		return cmd_rm(dir, argc, argv);
+	if (!strcmp(argv[0], "gc"))
+		return cmd_gc(dir, argc, argv);
 	if (!strcmp(argv[0], "version")) {
 		printf("hubzip %s\n", HUBZIP_VERSION);
 		return 0;

@@ -85,6 +85,25 @@ static int check_packs(struct fsck *k)
 	return rc;
 }
 
+/* Every delta block names a base block that exists and is not a delta. */
+static int check_bases(struct fsck *k)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(k->s, &st,
+			    "SELECT b.object_id, b.raw_off, b.base_object_id, b.base_raw_off FROM blocks b"
+			    " LEFT JOIN blocks bb ON bb.object_id = b.base_object_id AND"
+			    " bb.raw_off = b.base_raw_off WHERE b.base_object_id IS NOT NULL AND"
+			    " (bb.object_id IS NULL OR bb.base_object_id IS NOT NULL)");
+
+	while (!rc && sqlite3_step(st) == SQLITE_ROW)
+		problem(k, "object %lld: the delta block at %lld names base block %lld@%lld,"
+			" which is missing or itself a delta",
+			(long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+			(long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Verifies object obj (size osize, sha expect), feeding its bytes to
  * fsha if non-NULL.  Returns 0 if sound, 1 if damaged, < 0 on error. */
 static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
@@ -100,7 +119,7 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 	sqlite3_bind_int64(st, 1, obj);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t raw_off = (uint64_t)sqlite3_column_int64(st, 0);
-		uint32_t raw_len = (uint32_t)sqlite3_column_int64(st, 1);
+		struct blk_ref ref;
 		size_t got;
 
 		k->res->blocks_checked++;
@@ -110,10 +129,8 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 			damaged = 1;
 			break;
 		}
-		if (pack_block_read(s, sqlite3_column_int64(st, 2),
-				    (uint64_t)sqlite3_column_int64(st, 3),
-				    (uint32_t)sqlite3_column_int64(st, 4), raw_len,
-				    (uint64_t)sqlite3_column_int64(st, 5), &got)) {
+		blk_ref_row(&ref, st);
+		if (pack_block_read(s, &ref, &got)) {
 			problem(k, "object %lld: %s", (long long)obj, hz_error_msg());
 			damaged = 1;
 			break;
@@ -273,8 +290,7 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 				" PRIMARY KEY, damaged INTEGER NOT NULL); DELETE FROM fsck_seen;");
 	if (!rc)
 		rc = db_prepare(s, &k.blocks,
-				"SELECT raw_off, raw_len, pack_id, pack_off, enc_len, checksum"
-				" FROM blocks WHERE object_id = ? ORDER BY raw_off");
+				"SELECT " BLOCK_COLS " FROM blocks WHERE object_id = ? ORDER BY raw_off");
 	if (!rc)
 		rc = db_prepare(s, &k.segs,
 				"SELECT sg.file_off, sg.length, sg.object_id, o.size, o.sha256"
@@ -294,6 +310,8 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	}
 	if (!rc)
 		rc = check_packs(&k);
+	if (!rc)
+		rc = check_bases(&k);
 	if (!rc)
 		rc = db_prepare(s, &st, "SELECT id, size, sha256 FROM files ORDER BY id");
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {

@@ -225,28 +225,46 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *path)
  * o; checks they still hash to what pass 1 saw. */
 static int encode_segment(struct store_ingest *in, int fd, const char *path,
 			  const struct pend_seg *seg, struct pend_object *o,
-			  XXH128_hash_t expect)
+			  XXH128_hash_t expect, const struct base_tensor *base)
 {
+	struct store *s = in->s;
 	XXH3_state_t *xs = XXH3_createState();
-	uint64_t done = 0;
+	uint64_t done = 0, block = DELTA_BLOCK_MAX;
+	size_t esz = hz_dtype_size(seg->dtype), besz = 0;
 	int rc = 0;
 
 	if (!xs)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
+	/* against a base, block k holds the elements of the base's block k
+	 * (the base's blocks are DELTA_BLOCK_MAX bytes of its wider elements) */
+	if (base && base->obj) {
+		besz = hz_dtype_size(base->dtype);
+		if (besz > esz)
+			block = DELTA_BLOCK_MAX / besz * esz;
+	}
 	XXH3_128bits_reset(xs);
 	o->first_block = in->blocks.n;
 	while (done < seg->length) {
-		size_t n = seg->length - done < DELTA_BLOCK_MAX ? (size_t)(seg->length - done)
-							       : DELTA_BLOCK_MAX;
+		size_t n = seg->length - done < block ? (size_t)(seg->length - done) : (size_t)block;
+		uint64_t k = done / block, base_off = k * DELTA_BLOCK_MAX;
 		struct pend_block *b;
-		size_t enc_len;
+		size_t enc_len, plain_len = 0, base_len = 0;
+		int used = 0, base_dt = 0;
 
 		rc = read_at(fd, in->buf, n, seg->file_off + done, path);
 		if (rc)
 			goto out;
 		XXH3_128bits_update(xs, in->buf, n);
-		rc = delta_block_encode(in->s->dctx, in->enc, &enc_len, in->buf, n,
-					seg->dtype);
+		if (besz && base_off < base->size)
+			rc = pack_object_block(s, base->obj, base_off, s->base_buf, &base_len,
+					       &base_dt);
+		if (!rc && base_len)
+			rc = delta_block_encode_base(s->dctx, in->enc, &enc_len, &plain_len,
+						     &used, in->buf, n, seg->dtype, s->base_buf,
+						     base_len, base_dt);
+		else if (!rc)
+			rc = delta_block_encode(s->dctx, in->enc, &enc_len, in->buf, n,
+						seg->dtype);
 		if (rc) {
 			char why[512];
 
@@ -261,6 +279,12 @@ static int encode_segment(struct store_ingest *in, int fd, const char *path,
 		b->raw_off = done;
 		b->raw_len = (uint32_t)n;
 		b->enc_len = (uint32_t)enc_len;
+		b->plain_len = (uint32_t)(base_len ? plain_len : enc_len);
+		if (used) {
+			b->base_obj = base->obj;
+			b->base_off = base_off;
+			o->base_obj = base->obj;
+		}
 		b->codec = in->enc[4];
 		b->checksum = hz_load64(in->enc + 16);
 		rc = pack_set_append(in->s, &in->packs, in->enc, enc_len, &b->pack, &b->pack_off);
@@ -329,7 +353,7 @@ static int shape_json(char **out, const struct st_tensor *t)
 }
 
 static int add_seg(struct store_ingest *in, uint64_t off, uint64_t len, int role,
-		   int dtype)
+		   int dtype, const struct st_tensor *t)
 {
 	struct pend_seg *sg;
 	int rc;
@@ -343,6 +367,7 @@ static int add_seg(struct store_ingest *in, uint64_t off, uint64_t len, int role
 	sg->length = len;
 	sg->role = role;
 	sg->dtype = dtype;
+	sg->t = t;
 	return 0;
 }
 
@@ -354,21 +379,21 @@ static int plan_segments(struct store_ingest *in, const struct st_file *st,
 	int rc;
 
 	if (!st)
-		return add_seg(in, 0, size, SEG_FILE, HZ_DT_NONE);
-	rc = add_seg(in, 0, st->data_start, SEG_HEADER, HZ_DT_NONE);
+		return add_seg(in, 0, size, SEG_FILE, HZ_DT_NONE, NULL);
+	rc = add_seg(in, 0, st->data_start, SEG_HEADER, HZ_DT_NONE, NULL);
 	pos = st->data_start;
 	for (size_t i = 0; !rc && i < st->ntensors; i++) {
 		const struct st_tensor *t = &st->tensors[i];
 
 		if (t->begin > pos)
-			rc = add_seg(in, pos, t->begin - pos, SEG_GAP, HZ_DT_NONE);
+			rc = add_seg(in, pos, t->begin - pos, SEG_GAP, HZ_DT_NONE, NULL);
 		if (!rc)
-			rc = add_seg(in, t->begin, t->end - t->begin, SEG_TENSOR, t->dtype);
+			rc = add_seg(in, t->begin, t->end - t->begin, SEG_TENSOR, t->dtype, t);
 		if (t->end > pos)
 			pos = t->end;
 	}
 	if (!rc && pos < size)
-		rc = add_seg(in, pos, size - pos, SEG_GAP, HZ_DT_NONE);
+		rc = add_seg(in, pos, size - pos, SEG_GAP, HZ_DT_NONE, NULL);
 	return rc;
 }
 
@@ -392,6 +417,11 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		return rc;
 	if (strlen(path) >= 12 && !strcmp(path + strlen(path) - 12, ".safetensors")) {
 		rc = parse_safetensors(fd, path, size, &st);
+		if (rc)
+			return rc;
+	}
+	if (!st) {
+		rc = family_read_hint(in, path, fd, size);
 		if (rc)
 			return rc;
 	}
@@ -465,6 +495,10 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 	}
 	if (f->same_as < 0)
 		f->id = ingest_lookup_id(in, in->find_file, f->sha, &rc);
+	/* the family is measured even on a re-upload: its tensors then XOR
+	 * to zeros against the stored copy */
+	if (!rc && st)
+		rc = family_detect(in, fd, st);
 	if (rc)
 		goto out;
 	if (f->same_as >= 0 || f->id) {
@@ -473,7 +507,8 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		goto out;
 	}
 
-	/* pass 2: encode the segments not stored yet */
+	/* pass 2: encode the segments not stored yet, against a base model
+	 * when one is found */
 	f->first_seg = first_seg;
 	f->nsegs = nsegs;
 	for (i = 0; i < nsegs; i++) {
@@ -484,9 +519,15 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 				sg->dtype, sg->length, &sg->obj, &is_new);
 		if (rc)
 			goto out;
-		if (is_new)
-			rc = encode_segment(in, fd, path, sg, &in->objs.v[sg->obj], seg_xxh[i]);
-		else
+		if (is_new) {
+			struct base_tensor base = { 0 };
+
+			if (sg->t)
+				rc = family_tensor_base(in, sg->t, &base);
+			if (!rc)
+				rc = encode_segment(in, fd, path, sg, &in->objs.v[sg->obj],
+						    seg_xxh[i], &base);
+		} else
 			progress_add(in, sg->length);
 		if (rc)
 			goto out;
@@ -580,6 +621,8 @@ void store_ingest_free(struct store_ingest *in)
 	for (size_t i = 0; i < in->files.n; i++)
 		free(in->files.v[i].path);
 	sqlite3_finalize(in->find_obj);
+	sqlite3_finalize(in->base_stmt);
+	free(in->hint);
 	sqlite3_finalize(in->find_file);
 	hz_sha256_release(&in->file_sha);
 	hz_sha256_release(&in->seg_sha);

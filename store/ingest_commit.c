@@ -28,11 +28,13 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 
 	rc = db_prepare(s, &ins,
 			"INSERT INTO objects(sha256, kind, dtype, size, stored_size, nblocks,"
-			" created_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(sha256) DO NOTHING");
+			" created_at, base_object_id) VALUES (?,?,?,?,?,?,?,?)"
+			" ON CONFLICT(sha256) DO NOTHING");
 	if (!rc)
 		rc = db_prepare(s, &blk,
 				"INSERT INTO blocks(object_id, raw_off, raw_len, pack_id, pack_off,"
-				" enc_len, codec, checksum) VALUES (?,?,?,?,?,?,?,?)");
+				" enc_len, codec, checksum, base_object_id, base_raw_off, plain_len)"
+				" VALUES (?,?,?,?,?,?,?,?,?,?,?)");
 	if (!rc)
 		rc = db_prepare(s, &chk, "SELECT 1 FROM objects WHERE id = ?");
 	for (size_t i = 0; !rc && i < in->objs.n; i++) {
@@ -52,6 +54,10 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 		sqlite3_bind_int64(ins, 5, (int64_t)o->stored);
 		sqlite3_bind_int64(ins, 6, (int64_t)o->nblocks);
 		sqlite3_bind_int64(ins, 7, now);
+		if (o->base_obj)
+			sqlite3_bind_int64(ins, 8, o->base_obj);
+		else
+			sqlite3_bind_null(ins, 8);
 		rc = step_done(s, ins, "cannot insert object");
 		if (rc)
 			break;
@@ -72,6 +78,14 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 			sqlite3_bind_int64(blk, 6, b->enc_len);
 			sqlite3_bind_int(blk, 7, b->codec);
 			sqlite3_bind_int64(blk, 8, (int64_t)b->checksum);
+			if (b->base_obj) {
+				sqlite3_bind_int64(blk, 9, b->base_obj);
+				sqlite3_bind_int64(blk, 10, (int64_t)b->base_off);
+			} else {
+				sqlite3_bind_null(blk, 9);
+				sqlite3_bind_null(blk, 10);
+			}
+			sqlite3_bind_int64(blk, 11, b->plain_len);
 			rc = step_done(s, blk, "cannot insert block");
 		}
 	}
@@ -264,6 +278,8 @@ static int insert_revision(struct store_ingest *in, const char *message, int64_t
 	sqlite3_bind_int64(st, 3, rev);
 	rc = step_done(s, st, "cannot update the branch");
 	sqlite3_finalize(st);
+	if (!rc)
+		rc = family_assign(in, repo_id, rev, now);
 	return rc;
 }
 

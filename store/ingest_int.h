@@ -13,6 +13,9 @@
 
 struct pend_block {
 	uint64_t raw_off;
+	int64_t base_obj;	/* delta block: its base block is (base_obj, base_off) */
+	uint64_t base_off;
+	uint32_t plain_len;	/* what it would cost coded alone */
 	uint64_t pack_off;
 	uint64_t checksum;
 	uint32_t raw_len, enc_len;
@@ -26,12 +29,21 @@ struct pend_object {
 	uint64_t size, stored;
 	size_t first_block, nblocks;
 	int64_t id;		/* row id: known when stored before the session */
+	int64_t base_obj;	/* set when some block is a delta against it */
+};
+
+/* A tensor stored without delta that a new tensor can be coded against. */
+struct base_tensor {
+	int64_t obj;		/* 0: none */
+	int dtype;
+	uint64_t size;
 };
 
 struct pend_seg {
 	uint64_t file_off, length;
 	size_t obj;		/* index into in->objs */
 	int role, dtype;
+	const struct st_tensor *t; /* tensor segments, during store_ingest_add_fd */
 };
 
 struct pend_tensor {
@@ -74,6 +86,12 @@ struct store_ingest {
 	size_t map_cap;
 	struct hz_sha256 file_sha, seg_sha;
 	sqlite3_stmt *find_obj, *find_file;
+	/* the stored model this one derives from (family.c) */
+	int base_decided;
+	int64_t base_repo;	/* 0: none, founds a family */
+	double base_score;
+	char *hint;		/* base_model named by config.json or README.md */
+	sqlite3_stmt *base_stmt;
 };
 
 /* Grows a vector to hold n + 1 elements of elem bytes; 0 or HZ_ENOMEM. */
@@ -88,6 +106,20 @@ int ingest_vec_grow(void **v, size_t *cap, size_t n, size_t elem);
  * a database error. */
 int64_t ingest_lookup_id(struct store_ingest *in, sqlite3_stmt *st,
 			 const uint8_t *sha, int *rc);
+
+struct st_file;
+struct st_tensor;
+
+/* family.c: reads a base_model hint from config.json or README.md. */
+int family_read_hint(struct store_ingest *in, const char *path, int fd, uint64_t size);
+/* Decides, on the session's first safetensors file with float tensors,
+ * which stored repo the model derives from (in->base_repo, base_score). */
+int family_detect(struct store_ingest *in, int fd, const struct st_file *st);
+/* The base (stored without delta) of tensor t in the chosen base repo. */
+int family_tensor_base(struct store_ingest *in, const struct st_tensor *t,
+		       struct base_tensor *out);
+/* Records the repo's family, base and score, in the commit transaction. */
+int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int64_t now);
 
 /* Inserts every row of the session and the new revision, in the caller's
  * transaction; writes the commit id. */

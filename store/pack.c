@@ -90,35 +90,110 @@ int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd)
 	return 0;
 }
 
-int pack_block_read(struct store *s, int64_t pack_id, uint64_t pack_off,
-		    uint32_t enc_len, uint32_t raw_len, uint64_t checksum,
-		    size_t *out_len)
+/* Reads the block at pack_off of pack_id and decodes it into out (at least
+ * DELTA_BLOCK_MAX bytes), with base (NULL or the raw bytes of its base
+ * block) for a delta block. */
+static int block_load(struct store *s, const struct blk_ref *b, uint8_t *out,
+		      const uint8_t *base, size_t base_len, int base_dt, size_t *out_len)
 {
 	struct delta_block_info info;
 	int fd, rc;
 
-	if (enc_len < DELTA_BLOCK_HDR || enc_len > delta_block_bound(DELTA_BLOCK_MAX) ||
-	    raw_len > DELTA_BLOCK_MAX)
+	if (b->enc_len < DELTA_BLOCK_HDR || b->enc_len > delta_block_bound(DELTA_BLOCK_MAX) ||
+	    b->raw_len > DELTA_BLOCK_MAX)
 		return hz_error_set(HZ_ECORRUPT, "index row for block at %llu of pack %lld is invalid",
-				    (unsigned long long)pack_off, (long long)pack_id);
-	rc = pack_fd_get(s, pack_id, &fd);
+				    (unsigned long long)b->pack_off, (long long)b->pack_id);
+	rc = pack_fd_get(s, b->pack_id, &fd);
 	if (rc)
 		return rc;
-	rc = hz_pread_all(fd, s->blk_buf, enc_len, pack_off);
+	rc = hz_pread_all(fd, s->blk_buf, b->enc_len, b->pack_off);
 	if (rc)
 		return hz_error_set(HZ_ECORRUPT, "block at %llu of pack %lld: %s",
-				    (unsigned long long)pack_off, (long long)pack_id,
+				    (unsigned long long)b->pack_off, (long long)b->pack_id,
 				    "pack file is truncated or unreadable");
-	rc = delta_block_header_parse(&info, s->blk_buf, enc_len);
-	if (!rc && (info.raw_len != raw_len || info.checksum != checksum ||
-		    (uint64_t)info.payload_len + DELTA_BLOCK_HDR != enc_len))
+	rc = delta_block_header_parse(&info, s->blk_buf, b->enc_len);
+	if (!rc && (info.raw_len != b->raw_len || info.checksum != b->checksum ||
+		    (uint64_t)info.payload_len + DELTA_BLOCK_HDR != b->enc_len))
 		rc = HZ_ECORRUPT;
 	if (!rc)
-		rc = delta_block_decode(s->dctx, s->raw_buf, DELTA_BLOCK_MAX, out_len,
-					s->blk_buf, enc_len);
+		rc = delta_block_decode_base(s->dctx, out, DELTA_BLOCK_MAX, out_len, s->blk_buf,
+					     b->enc_len, base, base_len, base_dt);
 	if (rc)
 		return hz_error_set(HZ_ECORRUPT,
 				    "block at %llu of pack %lld is damaged (checksum or format mismatch)",
-				    (unsigned long long)pack_off, (long long)pack_id);
+				    (unsigned long long)b->pack_off, (long long)b->pack_id);
 	return 0;
+}
+
+/* Looks up block (obj, raw_off), which a delta block names as its base. */
+static int base_ref(struct store *s, int64_t obj, uint64_t raw_off, struct blk_ref *out,
+		    int *dtype)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s->base_stmt) {
+		rc = db_prepare(s, &s->base_stmt,
+				"SELECT b.raw_len, b.pack_id, b.pack_off, b.enc_len, b.checksum,"
+				" o.dtype, b.base_object_id FROM blocks b JOIN objects o"
+				" ON o.id = b.object_id WHERE b.object_id = ? AND b.raw_off = ?");
+		if (rc)
+			return rc;
+	}
+	st = s->base_stmt;
+	sqlite3_bind_int64(st, 1, obj);
+	sqlite3_bind_int64(st, 2, (int64_t)raw_off);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->raw_len = (uint32_t)sqlite3_column_int64(st, 0);
+		out->pack_id = sqlite3_column_int64(st, 1);
+		out->pack_off = (uint64_t)sqlite3_column_int64(st, 2);
+		out->enc_len = (uint32_t)sqlite3_column_int64(st, 3);
+		out->checksum = (uint64_t)sqlite3_column_int64(st, 4);
+		out->base_obj = sqlite3_column_int64(st, 6);
+		out->base_off = 0;
+		*dtype = sqlite3_column_int(st, 5);
+		rc = out->base_obj ? hz_error_set(HZ_ECORRUPT, "base block of object %lld is "
+						  "itself a delta", (long long)obj) : 0;
+	} else {
+		rc = hz_error_set(HZ_ECORRUPT, "the base block %lld@%llu of a delta block is missing",
+				  (long long)obj, (unsigned long long)raw_off);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int pack_object_block(struct store *s, int64_t obj, uint64_t raw_off, uint8_t *out,
+		      size_t *out_len, int *dtype)
+{
+	struct blk_ref b;
+	int rc = base_ref(s, obj, raw_off, &b, dtype);
+
+	return rc ? rc : block_load(s, &b, out, NULL, 0, 0, out_len);
+}
+
+int pack_block_read(struct store *s, const struct blk_ref *b, size_t *out_len)
+{
+	struct blk_ref base;
+	size_t base_len;
+	int base_dt, rc;
+
+	if (!b->base_obj)
+		return block_load(s, b, s->raw_buf, NULL, 0, 0, out_len);
+	rc = base_ref(s, b->base_obj, b->base_off, &base, &base_dt);
+	if (!rc)
+		rc = block_load(s, &base, s->base_buf, NULL, 0, 0, &base_len);
+	if (!rc)
+		rc = block_load(s, b, s->raw_buf, s->base_buf, base_len, base_dt, out_len);
+	return rc;
+}
+
+void blk_ref_row(struct blk_ref *b, sqlite3_stmt *st)
+{
+	b->raw_len = (uint32_t)sqlite3_column_int64(st, 1);
+	b->pack_id = sqlite3_column_int64(st, 2);
+	b->pack_off = (uint64_t)sqlite3_column_int64(st, 3);
+	b->enc_len = (uint32_t)sqlite3_column_int64(st, 4);
+	b->checksum = (uint64_t)sqlite3_column_int64(st, 5);
+	b->base_obj = sqlite3_column_int64(st, 6);
+	b->base_off = (uint64_t)sqlite3_column_int64(st, 7);
 }

@@ -235,8 +235,7 @@ int store_file_open(struct store_file **out, struct store *s, const char *repo,
 				" ORDER BY file_off");
 	if (!rc)
 		rc = db_prepare(s, &f->blocks,
-				"SELECT raw_off, raw_len, pack_id, pack_off, enc_len, checksum"
-				" FROM blocks WHERE object_id = ?1 AND raw_off < ?3 AND raw_off >="
+				"SELECT " BLOCK_COLS " FROM blocks WHERE object_id = ?1 AND raw_off < ?3 AND raw_off >="
 				" coalesce((SELECT max(raw_off) FROM blocks WHERE object_id = ?1"
 				" AND raw_off <= ?2), 0) ORDER BY raw_off");
 	if (rc) {
@@ -273,6 +272,7 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t raw_off = (uint64_t)sqlite3_column_int64(st, 0);
 		uint32_t raw_len = (uint32_t)sqlite3_column_int64(st, 1);
+		struct blk_ref ref;
 		size_t got, a, b;
 
 		if (raw_off > pos || raw_off + raw_len <= pos) {
@@ -280,10 +280,8 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 					  (long long)obj, (unsigned long long)pos);
 			break;
 		}
-		rc = pack_block_read(s, sqlite3_column_int64(st, 2),
-				     (uint64_t)sqlite3_column_int64(st, 3),
-				     (uint32_t)sqlite3_column_int64(st, 4), raw_len,
-				     (uint64_t)sqlite3_column_int64(st, 5), &got);
+		blk_ref_row(&ref, st);
+		rc = pack_block_read(s, &ref, &got);
 		if (rc)
 			break;
 		a = (size_t)(pos - raw_off);

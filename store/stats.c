@@ -9,8 +9,8 @@
  *             live file references, each object once.
  *   stages    file dedup    = logical - bytes of distinct files
  *             tensor dedup  = distinct files - bytes of distinct objects
- *             delta         = 0 (XOR-delta is not yet applied)
- *             coding        = distinct objects - physical
+ *             delta         = what XOR-delta blocks saved over coding alone
+ *             coding        = distinct objects - physical - delta
  *   per repo  logical as above over the repo's revisions; physical splits
  *             each object's encoded bytes evenly between the repos that
  *             reference it (the remainder to the repo with the lowest id),
@@ -55,9 +55,65 @@ static uint64_t file_size(const char *dir, const char *name)
 }
 
 #define LIVE_FILES "SELECT DISTINCT file_id FROM revision_files"
+#define LIVE_DIRECT                                                           \
+	"SELECT object_id FROM segments WHERE file_id IN (" LIVE_FILES ")"    \
+	" UNION SELECT object_id FROM tensors WHERE file_id IN (" LIVE_FILES ")"
+/* and the bases of their delta blocks (one level) */
 #define LIVE_OBJECTS                                                          \
-	"SELECT DISTINCT object_id FROM segments WHERE file_id IN (" LIVE_FILES \
-	") UNION SELECT object_id FROM tensors WHERE file_id IN (" LIVE_FILES ")"
+	LIVE_DIRECT " UNION SELECT base_object_id FROM objects WHERE id IN ("   \
+	LIVE_DIRECT ") AND base_object_id IS NOT NULL"
+
+/* Per family: members, and the sums of their repos' bytes. */
+static int family_totals(struct store *s, struct store_stats *out)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int rc = db_prepare(s, &st,
+			    "SELECT f.family_id, r.name, f.base_repo_id IS NULL FROM repo_families f"
+			    " JOIN repos r ON r.id = f.repo_id ORDER BY f.family_id,"
+			    " f.base_repo_id IS NOT NULL, r.name");
+
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		struct store_family_stats *f;
+
+		if (!out->nfamilies || out->family[out->nfamilies - 1].id != id) {
+			if (out->nfamilies == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct store_family_stats *v =
+					realloc(out->family, ncap * sizeof(*v));
+
+				if (!v) {
+					rc = hz_error_set(HZ_ENOMEM, "out of memory");
+					break;
+				}
+				out->family = v;
+				cap = ncap;
+			}
+			f = &out->family[out->nfamilies++];
+			memset(f, 0, sizeof(*f));
+			f->id = id;
+			f->root = hz_strdup(name);
+			if (!f->root) {
+				out->nfamilies--;
+				rc = hz_error_set(HZ_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		f = &out->family[out->nfamilies - 1];
+		f->members++;
+		for (size_t i = 0; i < out->nrepos; i++) {
+			if (!strcmp(out->repo[i].repo, name)) {
+				f->logical_bytes += out->repo[i].logical_bytes;
+				f->physical_bytes += out->repo[i].physical_bytes;
+				out->repo[i].family = id;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
 
 int store_stats(struct store *s, struct store_stats *out)
 {
@@ -109,8 +165,13 @@ int store_stats(struct store *s, struct store_stats *out)
 	out->index_bytes = file_size(s->dir, "hubzip.db") + file_size(s->dir, "hubzip.db-wal");
 	out->saved_file_dedup = (int64_t)(out->logical_bytes - out->unique_file_bytes);
 	out->saved_tensor_dedup = (int64_t)out->unique_file_bytes - (int64_t)out->unique_object_bytes;
-	out->saved_delta = 0;
-	out->saved_coding = (int64_t)out->unique_object_bytes - (int64_t)out->physical_bytes;
+	rc = query_u64(s, "SELECT coalesce(sum(plain_len - enc_len), 0) FROM blocks WHERE"
+			  " base_object_id IS NOT NULL AND object_id IN (" LIVE_OBJECTS ")", v, 1);
+	if (rc)
+		goto out;
+	out->saved_delta = (int64_t)v[0];
+	out->saved_coding = (int64_t)out->unique_object_bytes - (int64_t)out->physical_bytes -
+			    out->saved_delta;
 
 	out->repo = calloc(out->repos ? out->repos : 1, sizeof(*out->repo));
 	if (!out->repo) {
@@ -118,9 +179,13 @@ int store_stats(struct store *s, struct store_stats *out)
 		goto out;
 	}
 	rc = db_prepare(s, &st,
-		"WITH ro AS (SELECT DISTINCT v.repo_id, sg.object_id FROM revisions v"
+		"WITH rd AS (SELECT DISTINCT v.repo_id, sg.object_id FROM revisions v"
 		"  JOIN revision_files rf ON rf.revision_id = v.id"
 		"  JOIN segments sg ON sg.file_id = rf.file_id),"
+		/* a delta's base is shared with the repos whose deltas need it */
+		" ro AS (SELECT repo_id, object_id FROM rd UNION SELECT rd.repo_id,"
+		"  o.base_object_id FROM rd JOIN objects o ON o.id = rd.object_id"
+		"  WHERE o.base_object_id IS NOT NULL),"
 		" oc AS (SELECT object_id, count(*) AS n, min(repo_id) AS first FROM ro"
 		"  GROUP BY object_id),"
 		" phys AS (SELECT ro.repo_id, sum(o.stored_size / oc.n + CASE WHEN"
@@ -149,6 +214,9 @@ int store_stats(struct store *s, struct store_stats *out)
 		out->nrepos++;
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	if (!rc)
+		rc = family_totals(s, out);
 out:
 	db_exec(s, "COMMIT");
 	if (rc)
@@ -161,6 +229,11 @@ void store_stats_release(struct store_stats *st)
 	for (size_t i = 0; i < st->nrepos; i++)
 		free(st->repo[i].repo);
 	free(st->repo);
+	for (size_t i = 0; i < st->nfamilies; i++)
+		free(st->family[i].root);
+	free(st->family);
+	st->family = NULL;
+	st->nfamilies = 0;
 	st->repo = NULL;
 	st->nrepos = 0;
 }

@@ -42,9 +42,10 @@ int store_open(struct store **out, const char *dir, int create)
 	dbpath = hz_path_join(dir, "hubzip.db");
 	s->blk_buf = malloc(delta_block_bound(DELTA_BLOCK_MAX));
 	s->raw_buf = malloc(DELTA_BLOCK_MAX);
+	s->base_buf = malloc(DELTA_BLOCK_MAX);
 	s->dctx = delta_ctx_new(0);
 	if (!s->dir || !s->packs_dir || !s->tmp_dir || !dbpath || !s->blk_buf ||
-	    !s->raw_buf || !s->dctx) {
+	    !s->raw_buf || !s->base_buf || !s->dctx) {
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -80,11 +81,13 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	pack_fds_close(s);
+	sqlite3_finalize(s->base_stmt);
 	if (s->db)
 		sqlite3_close(s->db);
 	delta_ctx_free(s->dctx);
 	free(s->blk_buf);
 	free(s->raw_buf);
+	free(s->base_buf);
 	free(s->dir);
 	free(s->packs_dir);
 	free(s->tmp_dir);

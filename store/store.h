@@ -161,6 +161,45 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 /* Frees f; NULL is a no-op. */
 void store_file_free(struct store_file *f);
 
+/* ---- deleting ---------------------------------------------------------- */
+
+/*
+ * Deletes repo: its revisions, branches and family membership, in one
+ * transaction.  Stored bytes stay until store_gc (other repos, or deltas,
+ * may share them).  HZ_ENOTFOUND if there is no such repo.
+ */
+int store_repo_delete(struct store *s, const char *repo);
+
+struct store_gc_result {
+	uint64_t files_deleted, objects_deleted, packs_deleted, orphan_packs;
+	uint64_t bytes_freed;	  /* pack bytes removed from disk */
+	uint64_t dead_bytes_kept; /* dead blocks inside packs that stay */
+};
+
+/*
+ * Deletes what no revision references, directly or as the base of a live
+ * delta: files, objects, blocks, and pack files left without a live block
+ * (after the index commit).  Also removes pack files older than an hour
+ * that no row names (an ingest that died before committing).
+ */
+int store_gc(struct store *s, struct store_gc_result *out);
+
+/* ---- families ---------------------------------------------------------- */
+
+struct store_family_member {
+	const char *repo;
+	const char *base;	/* repo it was found to derive from, or NULL */
+	double score;		/* share of bytes the delta saved on samples */
+	const char *hint;	/* base_model hint seen, or NULL */
+};
+
+/* Calls fn for every member of every family, ordered by family then by
+ * repo; stops early if fn returns non-zero (returned). */
+int store_families_each(struct store *s,
+			int (*fn)(void *payload, int64_t family,
+				  const struct store_family_member *m),
+			void *payload);
+
 /* ---- accounting and checks --------------------------------------------- */
 
 struct store_repo_stats {
@@ -168,6 +207,14 @@ struct store_repo_stats {
 	uint64_t logical_bytes;
 	uint64_t physical_bytes; /* shared objects split evenly (docs/format.md) */
 	uint64_t files, revisions;
+	int64_t family;		 /* 0 if none */
+};
+
+struct store_family_stats {
+	int64_t id;
+	char *root;		/* the member that founded it */
+	uint64_t members;
+	uint64_t logical_bytes, physical_bytes; /* sums over its repos */
 };
 
 struct store_stats {
@@ -184,6 +231,8 @@ struct store_stats {
 		unique_tensors, objects, packs;
 	size_t nrepos;
 	struct store_repo_stats *repo; /* nrepos entries, by name */
+	size_t nfamilies;
+	struct store_family_stats *family;
 };
 
 /* Computes the store's accounting into *out (release with

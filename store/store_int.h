@@ -42,6 +42,8 @@ struct store {
 	uint64_t fd_clock;
 	uint8_t *blk_buf;	/* one encoded block */
 	uint8_t *raw_buf;	/* one decoded block */
+	uint8_t *base_buf;	/* the decoded base of a delta block */
+	sqlite3_stmt *base_stmt;
 };
 
 /* db.c: SQLite helpers; each sets the error message from sqlite. */
@@ -60,12 +62,34 @@ int migrate_apply(struct store *s);
 char *pack_path(struct store *s, const char *name);
 int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd);
 void pack_fds_close(struct store *s);
-/* Reads and decodes the block at pack_off (enc_len bytes) of pack_id into
- * s->raw_buf, checking it against the index's raw_len and checksum.
+/* Where a block is, as the index says; base_obj != 0 for a delta block,
+ * whose base is block (base_obj, base_off). */
+struct blk_ref {
+	int64_t pack_id;
+	uint64_t pack_off;
+	uint32_t enc_len, raw_len;
+	uint64_t checksum;
+	int64_t base_obj;
+	uint64_t base_off;
+};
+
+/* Reads and decodes a block (and its base block first, for a delta) into
+ * s->raw_buf, checking both against the index (raw length, checksum).
  * *out_len is its raw length. */
-int pack_block_read(struct store *s, int64_t pack_id, uint64_t pack_off,
-		    uint32_t enc_len, uint32_t raw_len, uint64_t checksum,
-		    size_t *out_len);
+int pack_block_read(struct store *s, const struct blk_ref *b, size_t *out_len);
+
+/* Reads the block at raw_off of object obj, which must be stored without
+ * delta, into out (DELTA_BLOCK_MAX bytes); sets its length and the
+ * object's dtype. */
+int pack_object_block(struct store *s, int64_t obj, uint64_t raw_off, uint8_t *out,
+		      size_t *out_len, int *dtype);
+
+/* The columns of a blocks row that blk_ref_row reads (raw_off first). */
+#define BLOCK_COLS                                                        \
+	"raw_off, raw_len, pack_id, pack_off, enc_len, checksum,"          \
+	" coalesce(base_object_id, 0), coalesce(base_raw_off, 0)"
+/* Fills b from a row selected with BLOCK_COLS. */
+void blk_ref_row(struct blk_ref *b, sqlite3_stmt *st);
 
 /* pack_write.c: a session's pack files */
 struct pack_out {
