@@ -424,6 +424,8 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		rc = family_read_hint(in, path, fd, size);
 		if (rc)
 			return rc;
+	} else {
+		in->saw_model = 1;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	rc = plan_segments(in, st, size);
@@ -497,8 +499,23 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		f->id = ingest_lookup_id(in, in->find_file, f->sha, &rc);
 	/* the family is measured even on a re-upload: its tensors then XOR
 	 * to zeros against the stored copy */
-	if (!rc && st)
-		rc = family_detect(in, fd, st);
+	if (!rc && st && !in->base_decided) {
+		const uint8_t **tsha = calloc(st->ntensors ? st->ntensors : 1, sizeof(*tsha));
+
+		if (!tsha) {
+			rc = hz_error_set(HZ_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t t = 0, g = 0; t < st->ntensors; t++) {
+			while (g < nsegs && in->segs.v[first_seg + g].file_off < st->tensors[t].begin)
+				g++;
+			if (g < nsegs && in->segs.v[first_seg + g].role == SEG_TENSOR &&
+			    in->segs.v[first_seg + g].file_off == st->tensors[t].begin)
+				tsha[t] = seg_sha[g];
+		}
+		rc = family_detect(in, fd, st, tsha);
+		free(tsha);
+	}
 	if (rc)
 		goto out;
 	if (f->same_as >= 0 || f->id) {

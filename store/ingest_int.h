@@ -88,6 +88,7 @@ struct store_ingest {
 	sqlite3_stmt *find_obj, *find_file;
 	/* the stored model this one derives from (family.c) */
 	int base_decided;
+	int saw_model;		/* a safetensors file was added */
 	int64_t base_repo;	/* 0: none, founds a family */
 	double base_score;
 	char *hint;		/* base_model named by config.json or README.md */
@@ -113,8 +114,10 @@ struct st_tensor;
 /* family.c: reads a base_model hint from config.json or README.md. */
 int family_read_hint(struct store_ingest *in, const char *path, int fd, uint64_t size);
 /* Decides, on the session's first safetensors file with float tensors,
- * which stored repo the model derives from (in->base_repo, base_score). */
-int family_detect(struct store_ingest *in, int fd, const struct st_file *st);
+ * which stored repo the model derives from (in->base_repo, base_score).
+ * tsha[i] is the SHA-256 of tensor i's bytes (NULL for an empty one). */
+int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
+		  const uint8_t *const *tsha);
 /* The base (stored without delta) of tensor t in the chosen base repo. */
 int family_tensor_base(struct store_ingest *in, const struct st_tensor *t,
 		       struct base_tensor *out);
