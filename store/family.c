@@ -97,8 +97,8 @@ static int tensor_base_in(struct store_ingest *in, int64_t repo, const struct st
 		return 0;
 	if (!in->base_stmt) {
 		rc = db_prepare(s, &in->base_stmt,
-				"SELECT DISTINCT r.id, r.dtype, r.size, tt.shape FROM tensors tt"
-				" JOIN objects o ON o.id = tt.object_id"
+				"SELECT DISTINCT r.id, r.dtype, r.size, tt.shape, o.id, o.dtype, o.size"
+				" FROM tensors tt JOIN objects o ON o.id = tt.object_id"
 				" JOIN objects r ON r.id = coalesce(o.base_object_id, o.id)"
 				" JOIN revision_files rf ON rf.file_id = tt.file_id"
 				" JOIN revisions v ON v.id = rf.revision_id"
@@ -109,8 +109,11 @@ static int tensor_base_in(struct store_ingest *in, int64_t repo, const struct st
 	sqlite3_bind_text(in->base_stmt, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(in->base_stmt, 2, repo);
 	while ((step = sqlite3_step(in->base_stmt)) == SQLITE_ROW) {
-		int dt = sqlite3_column_int(in->base_stmt, 1);
-		uint64_t size = (uint64_t)sqlite3_column_int64(in->base_stmt, 2);
+		/* coding: the base stored without delta (one level); measuring:
+		 * the candidate's own tensor */
+		int c = coding ? 0 : 4;
+		int dt = sqlite3_column_int(in->base_stmt, c + 1);
+		uint64_t size = (uint64_t)sqlite3_column_int64(in->base_stmt, c + 2);
 		const char *sh = (const char *)sqlite3_column_text(in->base_stmt, 3);
 
 		if (!sh || !shape_compatible(shape, sh) ||
@@ -118,7 +121,7 @@ static int tensor_base_in(struct store_ingest *in, int64_t repo, const struct st
 					  dt == HZ_DT_F8_E4M3 || dt == HZ_DT_F8_E5M2))
 			continue;
 		if (size > out->size) {
-			out->obj = sqlite3_column_int64(in->base_stmt, 0);
+			out->obj = sqlite3_column_int64(in->base_stmt, c);
 			out->dtype = dt;
 			out->size = size;
 		}
@@ -178,8 +181,7 @@ static int cmp_cand(const void *x, const void *y)
 	return (a->repo < b->repo) - (a->repo > b->repo); /* newest first */
 }
 
-/* Element i of a little-endian float array of dtype dt, as a double. */
-static double elem(const uint8_t *p, int dt, size_t i)
+double family_value(const uint8_t *p, int dt, size_t i)
 {
 	uint32_t u;
 	float f;
@@ -221,7 +223,7 @@ static double correlation(const uint8_t *a, int da, const uint8_t *b, int db, si
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		double x = elem(a, da, i), y = elem(b, db, i);
+		double x = family_value(a, da, i), y = family_value(b, db, i);
 
 		if (!isfinite(x) || !isfinite(y))
 			continue;
@@ -271,7 +273,7 @@ static int measure(struct store_ingest *in, int fd, struct st_tensor **big, size
 			return rc;
 		if (!b.obj)
 			continue;
-		rc = pack_object_block(s, b.obj, 0, s->base_buf, &base_len, &base_dt);
+		rc = pack_object_block_any(s, b.obj, 0, &base_len, &base_dt);
 		if (rc)
 			return rc;
 		n = base_len / hz_dtype_size(base_dt);
@@ -282,7 +284,7 @@ static int measure(struct store_ingest *in, int fd, struct st_tensor **big, size
 		rc = hz_pread_all(fd, in->buf, n * esz, t->begin);
 		if (rc)
 			return rc;
-		r = correlation(in->buf, t->dtype, s->base_buf, base_dt, n, &used);
+		r = correlation(in->buf, t->dtype, s->raw_buf, base_dt, n, &used);
 		sum += r * (double)used;
 		weight += used;
 		sampled++;
@@ -506,6 +508,24 @@ int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int6
 
 	if (!in->base_decided && !in->saw_model)
 		return 0; /* no model in this revision: its family does not change */
+	if (!in->base_repo && in->layout_base) {
+		/* no base by name, but tensors found transposed from a stored
+		 * model's: a reconversion joins that model's family */
+		rc = db_prepare(s, &st, "SELECT v.repo_id FROM tensors tt JOIN revision_files rf"
+					" ON rf.file_id = tt.file_id JOIN revisions v ON v.id ="
+					" rf.revision_id WHERE tt.object_id = ? AND v.repo_id != ?"
+					" ORDER BY v.id LIMIT 1");
+		if (rc)
+			return rc;
+		sqlite3_bind_int64(st, 1, in->layout_base);
+		sqlite3_bind_int64(st, 2, repo_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			in->base_repo = sqlite3_column_int64(st, 0);
+			in->base_score = in->layout_score;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
 	if (in->base_repo && in->base_repo != repo_id) {
 		rc = db_prepare(s, &st, "SELECT family_id FROM repo_families WHERE repo_id = ?");
 		if (rc)

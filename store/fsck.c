@@ -93,7 +93,10 @@ static int check_bases(struct fsck *k)
 			    "SELECT b.object_id, b.raw_off, b.base_object_id, b.base_raw_off FROM blocks b"
 			    " LEFT JOIN blocks bb ON bb.object_id = b.base_object_id AND"
 			    " bb.raw_off = b.base_raw_off WHERE b.base_object_id IS NOT NULL AND"
-			    " (bb.object_id IS NULL OR bb.base_object_id IS NOT NULL)");
+			    " b.base_raw_off >= 0 AND (bb.object_id IS NULL OR bb.base_object_id IS NOT NULL)"
+			    " UNION ALL SELECT b.object_id, b.raw_off, b.base_object_id, -1 FROM blocks b"
+			    " LEFT JOIN objects o ON o.id = b.base_object_id WHERE b.base_raw_off = -1"
+			    " AND (o.id IS NULL OR o.base_object_id IS NOT NULL)");
 
 	while (!rc && sqlite3_step(st) == SQLITE_ROW)
 		problem(k, "object %lld: the delta block at %lld names base block %lld@%lld,"
@@ -112,8 +115,9 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 	struct store *s = k->s;
 	sqlite3_stmt *st = k->blocks;
 	uint64_t pos = 0;
-	uint8_t d[HZ_SHA256_LEN];
-	int damaged = 0, step;
+	uint8_t d[HZ_SHA256_LEN], *vbase = NULL;
+	size_t vlen = 0;
+	int damaged = 0, step, vdt = 0;
 
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, obj);
@@ -130,7 +134,24 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 			break;
 		}
 		blk_ref_row(&ref, st);
-		if (pack_block_read(s, &ref, &got)) {
+		if (ref.base_obj && ref.base_off == BASE_OFF_TRANSFORM) {
+			int r = 0;
+
+			if (!vbase)
+				r = transform_load(s, obj, &vbase, &vlen, &vdt);
+			if (!r && raw_off > vlen)
+				r = hz_error_set(HZ_ECORRUPT, "block past its transposed base");
+			if (!r)
+				r = pack_block_read_with(s, &ref, vbase + raw_off,
+							 vlen - raw_off < ref.raw_len ? vlen - raw_off
+										      : ref.raw_len,
+							 vdt, &got);
+			if (r) {
+				problem(k, "object %lld: %s", (long long)obj, hz_error_msg());
+				damaged = 1;
+				break;
+			}
+		} else if (pack_block_read(s, &ref, &got)) {
 			problem(k, "object %lld: %s", (long long)obj, hz_error_msg());
 			damaged = 1;
 			break;
@@ -144,6 +165,7 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 			k->progress(k->progress_payload, k->res->bytes_checked, k->total);
 	}
 	sqlite3_reset(st);
+	free(vbase);
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		return db_error(s, "cannot read blocks");
 	hz_sha256_final(&k->osha, d);

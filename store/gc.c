@@ -179,6 +179,7 @@ int store_gc(struct store *s, struct store_gc_result *out)
 			"DELETE FROM tensors WHERE file_id NOT IN (SELECT id FROM gc_files);"
 			"DELETE FROM segments WHERE file_id NOT IN (SELECT id FROM gc_files);"
 			"DELETE FROM files WHERE id NOT IN (SELECT id FROM gc_files);"
+			"DELETE FROM tensor_moments WHERE object_id NOT IN (SELECT id FROM gc_objects);"
 			"DELETE FROM blocks WHERE object_id NOT IN (SELECT id FROM gc_objects);"
 			"DELETE FROM objects WHERE id NOT IN (SELECT id FROM gc_objects);");
 	/* packs without a live block go; the others report their dead bytes */

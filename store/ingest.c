@@ -225,7 +225,8 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *path)
  * o; checks they still hash to what pass 1 saw. */
 static int encode_segment(struct store_ingest *in, int fd, const char *path,
 			  const struct pend_seg *seg, struct pend_object *o,
-			  XXH128_hash_t expect, const struct base_tensor *base)
+			  XXH128_hash_t expect, const struct base_tensor *base,
+			  const uint8_t *vbase, bool moments)
 {
 	struct store *s = in->s;
 	XXH3_state_t *xs = XXH3_createState();
@@ -255,13 +256,21 @@ static int encode_segment(struct store_ingest *in, int fd, const char *path,
 		if (rc)
 			goto out;
 		XXH3_128bits_update(xs, in->buf, n);
-		if (besz && base_off < base->size)
+		if (moments)
+			transform_moments(in->buf, seg->dtype, n / esz, &o->sum, &o->sumsq);
+		if (vbase) { /* the transposed base, whole, in memory */
+			base_len = n;
+			base_dt = seg->dtype;
+			base_off = BASE_OFF_TRANSFORM;
+		} else if (besz && base_off < base->size) {
 			rc = pack_object_block(s, base->obj, base_off, s->base_buf, &base_len,
 					       &base_dt);
+		}
 		if (!rc && base_len)
 			rc = delta_block_encode_base(s->dctx, in->enc, &enc_len, &plain_len,
-						     &used, in->buf, n, seg->dtype, s->base_buf,
-						     base_len, base_dt);
+						     &used, in->buf, n, seg->dtype,
+						     vbase ? vbase + done : s->base_buf, base_len,
+						     base_dt);
 		else if (!rc)
 			rc = delta_block_encode(s->dctx, in->enc, &enc_len, in->buf, n,
 						seg->dtype);
@@ -299,6 +308,64 @@ static int encode_segment(struct store_ingest *in, int fd, const char *path,
 		rc = hz_error_set(HZ_EINVAL, "'%s' changed while it was being ingested", path);
 out:
 	XXH3_freeState(xs);
+	return rc;
+}
+
+static int shape_json(char **out, const struct st_tensor *t);
+
+/* Pass 2 for one new segment: a tensor is coded against the base found
+ * by name (family.c), else against a stored tensor it equals after a
+ * permutation of axes (transform.c), else alone; a float tensor coded
+ * alone is indexed by its value moments for later reconversions. */
+static int encode_tensor(struct store_ingest *in, int fd, const char *path,
+			 const struct pend_seg *sg, XXH128_hash_t expect)
+{
+	struct pend_object *o = &in->objs.v[sg->obj];
+	struct base_tensor base = { 0 };
+	struct transform tr = { 0 };
+	uint8_t *data = NULL, *vbase = NULL;
+	bool eligible;
+	int rc = 0;
+
+	if (!sg->t)
+		return encode_segment(in, fd, path, sg, o, expect, &base, NULL, false);
+	rc = family_tensor_base(in, sg->t, &base);
+	if (rc)
+		return rc;
+	eligible = transform_eligible(sg->dtype, sg->length);
+	if (!base.obj && eligible) {
+		data = malloc((size_t)sg->length);
+		if (!data)
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		rc = read_at(fd, data, (size_t)sg->length, sg->file_off, path);
+		if (!rc)
+			rc = transform_find(in, data, sg->t, &tr, &vbase);
+		free(data);
+		if (!rc && tr.base)
+			rc = transform_json(&tr, &o->transform);
+		if (rc) {
+			free(vbase);
+			return rc;
+		}
+	}
+	if (tr.base) {
+		base.obj = tr.base;
+		base.dtype = sg->dtype;
+		base.size = sg->length;
+	}
+	rc = encode_segment(in, fd, path, sg, o, expect, &base, vbase,
+			    eligible && !base.obj);
+	free(vbase);
+	if (!rc && tr.base && o->base_obj && tr.equal > in->layout_score) {
+		in->layout_base = tr.base;
+		in->layout_score = tr.equal;
+	}
+	if (!rc && tr.base && !o->base_obj) { /* no block gained from it */
+		free(o->transform);
+		o->transform = NULL;
+	}
+	if (!rc && eligible && !o->base_obj && !tr.base)
+		rc = shape_json(&o->shape, sg->t);
 	return rc;
 }
 
@@ -536,15 +603,9 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 				sg->dtype, sg->length, &sg->obj, &is_new);
 		if (rc)
 			goto out;
-		if (is_new) {
-			struct base_tensor base = { 0 };
-
-			if (sg->t)
-				rc = family_tensor_base(in, sg->t, &base);
-			if (!rc)
-				rc = encode_segment(in, fd, path, sg, &in->objs.v[sg->obj],
-						    seg_xxh[i], &base);
-		} else
+		if (is_new)
+			rc = encode_tensor(in, fd, path, sg, seg_xxh[i]);
+		else
 			progress_add(in, sg->length);
 		if (rc)
 			goto out;
@@ -637,6 +698,10 @@ void store_ingest_free(struct store_ingest *in)
 	}
 	for (size_t i = 0; i < in->files.n; i++)
 		free(in->files.v[i].path);
+	for (size_t i = 0; i < in->objs.n; i++) {
+		free(in->objs.v[i].transform);
+		free(in->objs.v[i].shape);
+	}
 	sqlite3_finalize(in->find_obj);
 	sqlite3_finalize(in->base_stmt);
 	free(in->hint);

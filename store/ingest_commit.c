@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/dtype.h"
 #include "common/error.h"
 
 static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
@@ -23,13 +24,16 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 static int insert_objects(struct store_ingest *in, int64_t now)
 {
 	struct store *s = in->s;
-	sqlite3_stmt *ins = NULL, *blk = NULL, *chk = NULL;
+	sqlite3_stmt *ins = NULL, *blk = NULL, *chk = NULL, *mom = NULL;
 	int rc;
 
 	rc = db_prepare(s, &ins,
 			"INSERT INTO objects(sha256, kind, dtype, size, stored_size, nblocks,"
-			" created_at, base_object_id) VALUES (?,?,?,?,?,?,?,?)"
+			" created_at, base_object_id, transform) VALUES (?,?,?,?,?,?,?,?,?)"
 			" ON CONFLICT(sha256) DO NOTHING");
+	if (!rc)
+		rc = db_prepare(s, &mom, "INSERT OR REPLACE INTO tensor_moments(object_id, nelem,"
+					 " dtype, shape, sum, sumsq) VALUES (?,?,?,?,?,?)");
 	if (!rc)
 		rc = db_prepare(s, &blk,
 				"INSERT INTO blocks(object_id, raw_off, raw_len, pack_id, pack_off,"
@@ -58,6 +62,10 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 			sqlite3_bind_int64(ins, 8, o->base_obj);
 		else
 			sqlite3_bind_null(ins, 8);
+		if (o->transform)
+			sqlite3_bind_text(ins, 9, o->transform, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins, 9);
 		rc = step_done(s, ins, "cannot insert object");
 		if (rc)
 			break;
@@ -67,6 +75,15 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 			continue;
 		}
 		o->id = sqlite3_last_insert_rowid(s->db);
+		if (o->shape) { /* a plain float tensor: index its moments */
+			sqlite3_bind_int64(mom, 1, o->id);
+			sqlite3_bind_int64(mom, 2, (int64_t)(o->size / hz_dtype_size(o->dtype)));
+			sqlite3_bind_int(mom, 3, o->dtype);
+			sqlite3_bind_text(mom, 4, o->shape, -1, SQLITE_STATIC);
+			sqlite3_bind_double(mom, 5, o->sum);
+			sqlite3_bind_double(mom, 6, o->sumsq);
+			rc = step_done(s, mom, "cannot index tensor moments");
+		}
 		for (size_t j = 0; !rc && j < o->nblocks; j++) {
 			const struct pend_block *b = &in->blocks.v[o->first_block + j];
 
@@ -80,7 +97,8 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 			sqlite3_bind_int64(blk, 8, (int64_t)b->checksum);
 			if (b->base_obj) {
 				sqlite3_bind_int64(blk, 9, b->base_obj);
-				sqlite3_bind_int64(blk, 10, (int64_t)b->base_off);
+				sqlite3_bind_int64(blk, 10, b->base_off == BASE_OFF_TRANSFORM
+							       ? -1 : (int64_t)b->base_off);
 			} else {
 				sqlite3_bind_null(blk, 9);
 				sqlite3_bind_null(blk, 10);
@@ -92,6 +110,7 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 	sqlite3_finalize(ins);
 	sqlite3_finalize(blk);
 	sqlite3_finalize(chk);
+	sqlite3_finalize(mom);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "store/safetensors.h"
 #include "store/store_int.h"
 
 #define VEC(T) struct { T *v; size_t n, cap; }
@@ -30,6 +31,9 @@ struct pend_object {
 	size_t first_block, nblocks;
 	int64_t id;		/* row id: known when stored before the session */
 	int64_t base_obj;	/* set when some block is a delta against it */
+	char *transform;	/* JSON when the base is transposed (transform.c) */
+	char *shape;		/* of a plain float tensor indexed by its moments */
+	double sum, sumsq;
 };
 
 /* A tensor stored without delta that a new tensor can be coded against. */
@@ -92,6 +96,8 @@ struct store_ingest {
 	int64_t base_repo;	/* 0: none, founds a family */
 	double base_score;
 	char *hint;		/* base_model named by config.json or README.md */
+	int64_t layout_base;	/* an object a tensor was found transposed from */
+	double layout_score;	/* the share of its elements found equal */
 	sqlite3_stmt *base_stmt;
 };
 
@@ -123,6 +129,34 @@ int family_tensor_base(struct store_ingest *in, const struct st_tensor *t,
 		       struct base_tensor *out);
 /* Records the repo's family, base and score, in the commit transaction. */
 int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int64_t now);
+
+/* Element i of a little-endian float array of dtype dt, as a double (NaN
+ * for the F8 types). */
+double family_value(const uint8_t *p, int dt, size_t i);
+
+/* transform.c: the same weights in another layout */
+#define TRANSFORM_MAX (16u << 20)	/* bytes of a tensor that can take part */
+#define TRANSFORM_MIN_ELEMS 1024
+
+struct transform {
+	int64_t base;		/* object stored without delta; 0: none */
+	double equal;		/* share of the elements equal after the transform */
+	int ndim;
+	unsigned perm[ST_MAX_DIMS];	/* new axis i is base axis perm[i] */
+	uint64_t base_shape[ST_MAX_DIMS];
+};
+
+/* Whether a tensor of this dtype and size is indexed and looked up. */
+bool transform_eligible(int dtype, uint64_t nbytes);
+/* Adds the finite values' sum and sum of squares to *sum, *sumsq. */
+void transform_moments(const uint8_t *p, int dtype, size_t n, double *sum, double *sumsq);
+/* Looks for a stored tensor that data (all of tensor t) equals, in at
+ * least half of its elements, after a permutation of axes; on success
+ * out->base != 0 and *vbase is the transposed base (malloc'd). */
+int transform_find(struct store_ingest *in, const uint8_t *data, const struct st_tensor *t,
+		   struct transform *out, uint8_t **vbase);
+/* The JSON stored in objects.transform (malloc'd). */
+int transform_json(const struct transform *tr, char **out);
 
 /* Inserts every row of the session and the new revision, in the caller's
  * transaction; writes the commit id. */

@@ -171,6 +171,50 @@ int pack_object_block(struct store *s, int64_t obj, uint64_t raw_off, uint8_t *o
 	return rc ? rc : block_load(s, &b, out, NULL, 0, 0, out_len);
 }
 
+int pack_object_block_any(struct store *s, int64_t obj, uint64_t raw_off, size_t *out_len,
+			  int *dtype)
+{
+	sqlite3_stmt *st = NULL;
+	struct blk_ref b;
+	int rc = db_prepare(s, &st, "SELECT " BLOCK_COLS ", (SELECT dtype FROM objects WHERE"
+				    " id = ?1) FROM blocks WHERE object_id = ?1 AND raw_off = ?2");
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, obj);
+	sqlite3_bind_int64(st, 2, (int64_t)raw_off);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return hz_error_set(HZ_ECORRUPT, "object %lld has no block at %llu", (long long)obj,
+				    (unsigned long long)raw_off);
+	}
+	blk_ref_row(&b, st);
+	*dtype = sqlite3_column_int(st, 8);
+	sqlite3_finalize(st);
+	if (b.base_obj && b.base_off == BASE_OFF_TRANSFORM) {
+		uint8_t *v = NULL;
+		size_t vlen = 0;
+		int vdt;
+
+		rc = transform_load(s, obj, &v, &vlen, &vdt);
+		if (!rc && raw_off > vlen)
+			rc = hz_error_set(HZ_ECORRUPT, "object %lld: block past its base", (long long)obj);
+		if (!rc)
+			rc = block_load(s, &b, s->raw_buf, v + raw_off,
+					vlen - raw_off < b.raw_len ? vlen - raw_off : b.raw_len, vdt,
+					out_len);
+		free(v);
+		return rc;
+	}
+	return pack_block_read(s, &b, out_len);
+}
+
+int pack_block_read_with(struct store *s, const struct blk_ref *b, const uint8_t *base,
+			 size_t base_len, int base_dt, size_t *out_len)
+{
+	return block_load(s, b, s->raw_buf, base, base_len, base_dt, out_len);
+}
+
 int pack_block_read(struct store *s, const struct blk_ref *b, size_t *out_len)
 {
 	struct blk_ref base;
@@ -179,6 +223,9 @@ int pack_block_read(struct store *s, const struct blk_ref *b, size_t *out_len)
 
 	if (!b->base_obj)
 		return block_load(s, b, s->raw_buf, NULL, 0, 0, out_len);
+	if (b->base_off == BASE_OFF_TRANSFORM)
+		return hz_error_set(HZ_ERROR, "a block of a transposed tensor needs its base "
+				    "(pack_block_read_with)");
 	rc = base_ref(s, b->base_obj, b->base_off, &base, &base_dt);
 	if (!rc)
 		rc = block_load(s, &base, s->base_buf, NULL, 0, 0, &base_len);

@@ -263,7 +263,9 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 	struct store *s = f->s;
 	sqlite3_stmt *st = f->blocks;
 	uint64_t pos = off, end = off + len;
-	int rc = 0, step;
+	uint8_t *vbase = NULL; /* a transposed base, materialised once */
+	size_t vlen = 0;
+	int rc = 0, step, vdt = 0;
 
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, obj);
@@ -281,7 +283,20 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 			break;
 		}
 		blk_ref_row(&ref, st);
-		rc = pack_block_read(s, &ref, &got);
+		if (ref.base_obj && ref.base_off == BASE_OFF_TRANSFORM) {
+			if (!vbase)
+				rc = transform_load(s, obj, &vbase, &vlen, &vdt);
+			if (!rc && raw_off > vlen)
+				rc = hz_error_set(HZ_ECORRUPT, "object %lld: block past its base",
+						  (long long)obj);
+			if (!rc)
+				rc = pack_block_read_with(s, &ref, vbase + raw_off,
+							  vlen - raw_off < raw_len ? vlen - raw_off
+										   : raw_len,
+							  vdt, &got);
+		} else {
+			rc = pack_block_read(s, &ref, &got);
+		}
 		if (rc)
 			break;
 		a = (size_t)(pos - raw_off);
@@ -302,6 +317,7 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 				  (long long)obj, (unsigned long long)osize,
 				  (unsigned long long)pos);
 	sqlite3_reset(st);
+	free(vbase);
 	return rc;
 }
 

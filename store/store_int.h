@@ -78,6 +78,19 @@ struct blk_ref {
  * *out_len is its raw length. */
 int pack_block_read(struct store *s, const struct blk_ref *b, size_t *out_len);
 
+/* Reads the block at raw_off of object obj, however it is stored, into
+ * s->raw_buf; sets its length and the object's dtype. */
+int pack_object_block_any(struct store *s, int64_t obj, uint64_t raw_off, size_t *out_len,
+			  int *dtype);
+/* Decodes the block b against a base given in memory (a transposed base,
+ * transform.c) into s->raw_buf. */
+int pack_block_read_with(struct store *s, const struct blk_ref *b, const uint8_t *base,
+			 size_t base_len, int base_dt, size_t *out_len);
+/* transform.c: the transposed base of object obj, materialised (malloc'd). */
+int transform_load(struct store *s, int64_t obj, uint8_t **out, size_t *out_len, int *dtype);
+/* base_raw_off of a block whose base is the object's transposed base */
+#define BASE_OFF_TRANSFORM UINT64_MAX
+
 /* Reads the block at raw_off of object obj, which must be stored without
  * delta, into out (DELTA_BLOCK_MAX bytes); sets its length and the
  * object's dtype. */

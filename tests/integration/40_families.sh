@@ -120,7 +120,10 @@ hz families --json >"$T/syn.fam"
 check "the fine-tunes and casts join the base's family" python3 -c "
 import json; f = json.load(open('$T/syn.fam'))
 assert len(f) == 1 and len(f[0]['members']) == 4, f
-assert all(m['base'] == 'syn/base' for m in f[0]['members'] if m['repo'] != 'syn/base'), f"
+b = {m['repo']: m['base'] for m in f[0]['members']}
+assert b['syn/base'] is None and b['syn/ft'] == 'syn/base' and b['syn/cast'] == 'syn/base', b
+assert b['syn/ftbf16'] in ('syn/ft', 'syn/base'), b  # a cast of the fine-tune
+"
 hz stats --json >"$T/syn.stats"
 check "the bf16 cast costs under 2% of its size" python3 -c "
 import json; st = json.load(open('$T/syn.stats'))
@@ -132,6 +135,49 @@ for m in base ft cast ftbf16; do
 	hz restore "syn/$m" "$T/out" 2>/dev/null || fail "restore syn/$m"
 	check "syn/$m restores byte-exactly" cmp -s "$T/out/model.safetensors" "$T/syn/$m/model.safetensors"
 done
+
+# --- same weights, other layout: a reconversion ---------------------------------
+/usr/bin/python3 - "$T/syn" <<'PY'
+import json, os, struct, sys
+import numpy as np
+out = sys.argv[1]
+rng = np.random.default_rng(11)
+def write(path, tensors):
+    hdr, off, blobs = {}, 0, []
+    for name, a, dt in tensors:
+        b = a.tobytes()
+        hdr[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b); blobs.append(b)
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+k1 = (rng.standard_normal((64, 3, 3, 64)) * 0.05).astype(np.float16)   # OHWI
+k2 = (rng.standard_normal((128, 1, 1, 64)) * 0.05).astype(np.float16)
+write(f"{out}/tflite/model.safetensors", [("model_1/conv1/Conv2D", k1, "F16"), ("model_1/conv2/Conv2D", k2, "F16")])
+r1 = np.ascontiguousarray(k1.transpose(1, 2, 3, 0))                      # HWIO
+r2 = np.ascontiguousarray(k2.transpose(1, 2, 3, 0)).copy()
+u = r2.view(np.uint16).reshape(-1)
+idx = rng.choice(u.size, u.size // 100, replace=False)
+u[idx] ^= 1                                                               # re-rounded values
+write(f"{out}/tfjs/model.safetensors", [("StatefulPartitionedCall/conv1/w", r1, "F16"), ("StatefulPartitionedCall/conv2/w", r2, "F16")])
+PY
+STORE=$T/re-store
+hz init >/dev/null
+hz ingest syn/tflite "$T/syn/tflite" >/dev/null 2>&1
+before=$(hz stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["physical_bytes"])')
+hz ingest syn/tfjs "$T/syn/tfjs" >/dev/null 2>&1 || fail "ingest the reconversion"
+after=$(hz stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["physical_bytes"])')
+size=$(stat -c %s "$T/syn/tfjs/model.safetensors")
+check "a reconversion (transposed, 1% re-rounded) costs under 10% of its size" [ $(( (after - before) * 10 )) -lt "$size" ]
+hz cat syn/tfjs model.safetensors >"$T/re.out"
+check "the reconversion restores byte-exactly" cmp -s "$T/re.out" "$T/syn/tfjs/model.safetensors"
+check "fsck with a transposed base" bash -c "\"$HUBZIP\" --store '$STORE' fsck >/dev/null"
+hz rm syn/tflite >/dev/null && hz gc >/dev/null
+hz cat syn/tfjs model.safetensors >"$T/re.out"
+check "the reconversion restores after its base repo is deleted" cmp -s "$T/re.out" "$T/syn/tfjs/model.safetensors"
+STORE=$T/syn-store
 
 # --- deleting the base keeps what the fine-tunes need --------------------------
 packs_before=$(hz stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["counts"]["pack_bytes"])')
