@@ -4,7 +4,8 @@
     python3 tests/bench/bench.py --hubzip build/hubzip --corpus /var/tmp/mhub-corpus/public
     python3 tests/bench/bench.py --corpus /var/tmp/mhub-corpus/mini --quick --no-synthetic
 
-Side by side with `zstd -3` and `zstd -19 --long=27`, in one run:
+Side by side with `zstd -3` and `zstd -19 --long=27` (and, for files made from a
+parent, with delta coders given that parent), in one run:
 
   1. bytes per relation of MANIFEST.tsv (plus the unlisted config.json files),
      hubzip's stored bytes being the marginal cost of each file, ingested one
@@ -13,11 +14,17 @@ Side by side with `zstd -3` and `zstd -19 --long=27`, in one run:
   3. ingest / restore speed (MB/s per core of CPU time, and wall MB/s), peak RSS;
   4. a synthetic BF16 model of N GiB: peak RSS and speed of ingest and restore;
   5. SHA-256 (OpenSSL) vs XXH3-128 throughput (tests/bench/hash_bench.c);
-  6. a PASS/MISS summary against the targets (informational).
+  6. fine-tunes, dtype casts and re-conversions against their base: hubzip (which
+     finds the base itself) vs `zstd -19 --long=31 --patch-from=BASE`, `xdelta3 -e -9
+     -s BASE` and BitX (XOR with the base, byte planes, zstd -3), the peers being
+     given the MANIFEST parent's file as BASE;
+  7. clustering: `families --json` of three stores (repo by repo; safetensors only in
+     a shuffled order, no config.json hints; file by file) against MANIFEST family_id;
+  8. a PASS/MISS summary against the targets (informational).
 
 Prints the report on stdout (progress on stderr) and writes build/bench/report.json
-and build/bench/report.md.  Exits non-zero only if a hubzip command fails or a
-restored file differs from the original.  Python standard library + numpy only.
+and build/bench/report.md.  Exits non-zero only if a hubzip command fails, a
+restored file differs from the original or a peer's delta does not decode.  Python standard library + numpy only.
 MB = 10^6 bytes, MiB = 2^20 bytes.  See docs/bench.md.
 """
 import os
@@ -39,6 +46,7 @@ import hashlib
 import json
 import mmap
 import platform
+import random
 import resource
 import shutil
 import sqlite3
@@ -64,7 +72,18 @@ TARGETS = {
     "ingest_mbps_core": 250.0,
     "restore_mbps_core": 800.0,
     "synthetic_rss_mib": 200.0,
+    # issue 3: XOR-deltas against the family base, and family detection
+    "ft_vs_best_peer": 0.9,      # finetune + lora-merged: hubzip <= 0.9 x the best oracle-base peer
+    "cast_pct": 0.5,             # dtype-cast: stored < 0.5% of raw
+    "reconvert_pct": 30.0,       # reconvert: stored < 30% of raw
+    "ft_attached_pct": 100.0,    # every fine-tune in its true family
+    "ft_ingest_mbps_core": 200.0,
+    "ft_restore_mbps_core": 700.0,
 }
+# relations coded against a base: the peers get the MANIFEST parent's file (an oracle)
+PEER_RELATIONS = ("finetune", "lora-merged", "dtype-cast", "reconvert")
+FT_RELATIONS = ("finetune", "lora-merged")
+SHUFFLE_SEED = 20261127
 
 
 class BenchError(Exception):
@@ -402,6 +421,8 @@ def bench_marginal(args, files, repos, work):
     hz = Hubzip(args.hubzip, store)
     hz("init")
     phase = Phase("hubzip ingest, 1 proc/file")
+    # issue 3's ingest target: the same runs, fine-tune files only (base lookup included)
+    phase_ft = Phase("hubzip ingest, 1 proc/file, fine-tunes")
     stage_root = os.path.join(work, "stage")
     prev = db_totals(hz)
     for repo in repos:
@@ -412,6 +433,8 @@ def bench_marginal(args, files, repos, work):
             os.symlink(e["abs"], link)   # ingest of a dir keeps the file's path in the repo
             r = hz("ingest", repo, stage_root, "-m", f"bench: {e['rel']}")
             phase.add(r, e["bytes"])
+            if e["relation"] in FT_RELATIONS:
+                phase_ft.add(r, e["bytes"])
             cur = db_totals(hz)
             e["hz_marginal"] = cur["stored"] - prev["stored"]
             e["hz_marginal_tensor"] = cur["tensor_stored"] - prev["tensor_stored"]
@@ -419,10 +442,12 @@ def bench_marginal(args, files, repos, work):
             e["hz_ingest"] = r.as_json()
             prev = cur
     phase.done()
+    phase_ft.other_pct = phase.other_pct
     shutil.rmtree(stage_root, ignore_errors=True)
     st = hz.stats()
     total_shared = shared_split(hz, files)
-    return {"store": store, "stats": st, "db": prev, "shared_total": total_shared, "phase": phase}
+    return {"store": store, "stats": st, "db": prev, "shared_total": total_shared, "phase": phase,
+            "phase_ft": phase_ft}
 
 
 # ---- 3. speed: whole repos -------------------------------------------------------
@@ -473,7 +498,17 @@ def bench_speed(args, files, repos, work):
         e["hz_cat"] = r.as_json()
     ph.done()
     res["cat"] = ph
+    # the restore target of issue 3: every fine-tune file read once more, on its own
+    ph = Phase("hubzip cat > /dev/null, fine-tunes")
+    for e in files:
+        if e["relation"] in FT_RELATIONS:
+            r = hz("cat", e["repo"], e["rel"])
+            ph.add(r, e["bytes"])
+            e["hz_cat_ft"] = r.as_json()
+    ph.done()
+    res["cat_ft"] = ph
     res["per_repo"] = per_repo
+    res["store"] = store
     return res
 
 
@@ -816,6 +851,308 @@ def bench_synthetic(args, work):
             "ingest": row(ing, ph_ing), "cat": row(cat, ph_cat)}
 
 
+# ---- 6. fine-tunes, casts and re-conversions against their base -----------------------
+
+def oracle_base(e, by_path):
+    """The file of the MANIFEST parent repo that e was made from: the same path in the
+    parent repo, else (e a shard, the parent unsharded) the parent's model.safetensors.
+    Returns (base entry or None, note or None)."""
+    par = e["parent"]
+    if par in ("-", ""):
+        return None, "no parent"
+    b = by_path.get(f"{par}/{e['rel']}")
+    if b is not None:
+        return b, None
+    b = by_path.get(f"{par}/model.safetensors")
+    if b is not None:
+        return b, f"{par} has no {e['rel']}: its model.safetensors is the base"
+    return None, f"{par} has no {e['rel']} and no single model.safetensors: skipped"
+
+
+def zstd_to_file(chunks, out):
+    """zstd -3 -T1 of the concatenated chunks; returns (compressed bytes, Run)."""
+    r = run(["zstd", "-3", "-T1", "-q", "-c"], feed=chunks, stdout=out)
+    n = os.path.getsize(out)
+    os.unlink(out)
+    return n, r
+
+
+def bitx(e, base, tmp):
+    """The BitX reference: the tensors that the base has with the same name, dtype and
+    size XORed with the base's, byte j of every element of every such tensor of element
+    size k in stream (k, j) (2 planes for 16-bit, 4 for F32/I32, 8 for 64-bit, 1 for 8-bit);
+    the other tensors' bytes in one stream, the header in one; each stream zstd -3 on its
+    own.  Returns {bytes, xored (tensor bytes XORed), streams, cpu_s}."""
+    with open(e["abs"], "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    bmm = None
+    try:
+        btens = {}
+        if base is not None:
+            with open(base["abs"], "rb") as f:
+                bmm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            btens = {name: (dt, a, b) for name, dt, _, a, b in st_header(bmm, base["path"])}
+        tens = st_header(mm, e["path"])
+        hdr_end = 8 + int.from_bytes(mm[:8], "little")
+        streams = {"header": [mm[:hdr_end]], "unmatched": []}
+        covered = hdr_end
+        xored = 0
+        for name, dt, _, a, b in tens:
+            covered += b - a
+            if b <= a:
+                continue
+            k = DTYPE_SIZE.get(dt)
+            bt = btens.get(name)
+            if k and bt and bt[0] == dt and bt[2] - bt[1] == b - a:
+                x = np.frombuffer(mm, np.uint8, b - a, a) ^ np.frombuffer(bmm, np.uint8, b - a, bt[1])
+                v = x.reshape(-1, k)
+                for j in range(k):
+                    streams.setdefault(f"xor{8 * k}-byte{j}", []).append(v[:, j].tobytes())
+                xored += b - a
+            else:
+                streams["unmatched"].append(mm[a:b])
+        if covered != len(mm):   # bytes outside the header and the tensors (none in a valid file)
+            seen = np.zeros(len(mm), dtype=bool)
+            seen[:hdr_end] = True
+            for _, _, _, a, b in tens:
+                seen[a:b] = True
+            for i in np.flatnonzero(~seen):
+                streams["unmatched"].append(mm[int(i):int(i) + 1])
+        sizes, cpu = {}, 0.0
+        for key, chunks in streams.items():
+            if not sum(len(c) for c in chunks):
+                continue
+            n, r = zstd_to_file(chunks, os.path.join(tmp, f"bitx-{os.getpid()}-{id(chunks)}.zst"))
+            sizes[key] = n
+            cpu += r.cpu
+    finally:
+        mm.close()
+        if bmm is not None:
+            bmm.close()
+    return {"bytes": sum(sizes.values()), "xored": xored, "streams": sizes, "cpu_s": round(cpu, 3)}
+
+
+def peer_zstd_patch(e, base, out):
+    """zstd -19 --long=31 --patch-from=BASE; the patch is decoded and checked."""
+    cmd = ["zstd", "-19", "--long=31", f"--patch-from={base['abs']}", "-T1", "-q", "-f", "-c", e["abs"]]
+    r = run(cmd, stdout=out, check=False)
+    if r.rc != 0:   # e.g. a window too small for BASE + FILE: give zstd one that covers both
+        wlog = max(27, min(31, (base["bytes"] + e["bytes"] - 1).bit_length()))
+        cmd.insert(3, f"--zstd=wlog={wlog}")
+        r = run(cmd, stdout=out)
+    n = os.path.getsize(out)
+    d = run(["zstd", "-d", "--long=31", f"--patch-from={base['abs']}", "-q", "-c", out], capture=True)
+    os.unlink(out)
+    if hashlib.sha256(d.out).hexdigest() != e["sha256"]:
+        raise BenchError(f"zstd --patch-from round trip of {e['path']} differs")
+    return n, r, cmd
+
+
+def peer_xdelta3(e, base, out):
+    """xdelta3 -e -9 -s BASE FILE; the delta is decoded and checked."""
+    cmd = ["xdelta3", "-e", "-9", "-f"]
+    if base["bytes"] > (64 << 20):   # xdelta3's default source window is 64 MiB
+        cmd += ["-B", str(min(1 << 31, 1 << (base["bytes"] - 1).bit_length()))]
+    cmd += ["-s", base["abs"], e["abs"], out]
+    r = run(cmd)
+    n = os.path.getsize(out)
+    d = run(["xdelta3", "-d", "-c", "-s", base["abs"], out], capture=True)
+    os.unlink(out)
+    if hashlib.sha256(d.out).hexdigest() != e["sha256"]:
+        raise BenchError(f"xdelta3 round trip of {e['path']} differs")
+    return n, r, cmd
+
+
+def bench_peers(args, files, work, quick):
+    """For every safetensors file of PEER_RELATIONS with a MANIFEST parent: zstd
+    --patch-from and xdelta3 (not with --quick) and BitX against the parent's file."""
+    by_path = {e["path"]: e for e in files}
+    tmp = os.path.join(work, "peers")
+    os.makedirs(tmp, exist_ok=True)
+    todo, notes = [], []
+    for e in files:
+        if e["relation"] not in PEER_RELATIONS or not e["path"].endswith(".safetensors"):
+            continue
+        if e["parent"] in ("-", ""):
+            e["peer"] = {"base": None, "note": "no parent: a sibling of an unpublished base"}
+            continue
+        base, note = oracle_base(e, by_path)
+        e["peer"] = {"base": base["path"] if base else None, "note": note,
+                     "base_dtype": base["dtype"] if base else None}
+        if note:
+            notes.append(f"{e['path']}: {note}")
+        if base is not None:
+            todo.append((e, base))
+    have_xd = shutil.which("xdelta3") is not None
+    if not quick and not have_xd:
+        raise BenchError("xdelta3 not found (deploy/install-deps.sh --bench)")
+
+    def one(i):
+        e, base = todo[i]
+        p = e["peer"]
+        b = bitx(e, base, tmp)
+        p["bitx"], p["bitx_xored"], p["bitx_streams"], p["bitx_cpu_s"] = \
+            b["bytes"], b["xored"], b["streams"], b["cpu_s"]
+        if not quick:
+            n, r, cmd = peer_zstd_patch(e, base, os.path.join(tmp, f"{i}.zst"))
+            p["zstd_patch"], p["zstd_patch_cpu_s"], p["zstd_patch_cmd"] = n, round(r.cpu, 3), cmd
+            n, r, cmd = peer_xdelta3(e, base, os.path.join(tmp, f"{i}.xd3"))
+            p["xdelta3"], p["xdelta3_cpu_s"], p["xdelta3_cmd"] = n, round(r.cpu, 3), cmd
+        return e["path"]
+
+    order = sorted(range(len(todo)), key=lambda i: -todo[i][0]["bytes"])   # biggest first
+    t0 = time.perf_counter()
+    run_pool(args.jobs, len(order), lambda k: one(order[k]))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {"files": len(todo), "notes": notes, "wall_s": round(time.perf_counter() - t0, 1),
+            "peers": ["BitX"] if quick else ["zstd-patch", "xdelta3", "BitX"]}
+
+
+# ---- 7. clustering -----------------------------------------------------------------------
+
+def safetensors_repos(files):
+    """{repo: its true family} for the repos that hold safetensors files, and the set of
+    those whose safetensors files include a fine-tune (finetune / lora-merged)."""
+    truth, ft = {}, set()
+    for e in files:
+        if not e["listed"] or not e["path"].endswith(".safetensors"):
+            continue
+        truth.setdefault(e["repo"], e["family"])
+        if e["relation"] in FT_RELATIONS:
+            ft.add(e["repo"])
+    return truth, ft
+
+
+def bench_shuffled(args, files, repos, work):
+    """A fresh store filled with only the safetensors files of each repo (no config.json:
+    no base_model hints), one commit per repo, the repos in a shuffled order (fixed seed):
+    fine-tunes may come before their base.  fsck, and every file read back and hashed."""
+    store = os.path.join(work, "shuffled-store")
+    hz = Hubzip(args.hubzip, store)
+    hz("init")
+    order = [r for r in repos if any(e["repo"] == r and e["path"].endswith(".safetensors") for e in files)]
+    random.Random(SHUFFLE_SEED).shuffle(order)
+    stage_root = os.path.join(work, "stage-shuffled")
+    ph = Phase("hubzip ingest, shuffled, safetensors only")
+    sel = []
+    for repo in order:
+        shutil.rmtree(stage_root, ignore_errors=True)
+        fs = [e for e in files if e["repo"] == repo and e["path"].endswith(".safetensors")]
+        for e in fs:
+            link = os.path.join(stage_root, e["rel"])
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(e["abs"], link)
+        r = hz("ingest", repo, stage_root)
+        ph.add(r, sum(e["bytes"] for e in fs))
+        sel += fs
+    ph.done()
+    shutil.rmtree(stage_root, ignore_errors=True)
+    fsck = hz("fsck", capture=True, check=False)
+    if fsck.rc != 0:
+        raise BenchError(f"fsck of the shuffled store found problems:\n"
+                         f"{fsck.out.decode(errors='replace')}{fsck.err}")
+    for e in sel:
+        if hashlib.sha256(hz("cat", e["repo"], e["rel"], capture=True).out).hexdigest() != e["sha256"]:
+            raise BenchError(f"shuffled store: {e['path']} read back with a different sha256")
+    log(f"shuffled store: {len(order)} repos, {len(sel)} safetensors files, fsck clean, every file verified")
+    return {"store": store, "order": order, "seed": SHUFFLE_SEED, "phase": ph, "stats": hz.stats(),
+            "raw": sum(e["bytes"] for e in sel), "files": len(sel)}
+
+
+def read_families(hz):
+    """repo -> {family, base, score, hint} from `families --json`, or (None, error)."""
+    r = hz("families", "--json", capture=True, check=False)
+    if r.rc != 0:
+        return None, (r.err.strip() or f"exit {r.rc}").splitlines()[0]
+    try:
+        fams = json.loads(r.out)
+    except ValueError as ex:
+        raise BenchError(f"families --json: not JSON: {ex}")
+    found = {}
+    for f in fams:
+        for m in f.get("members", []):
+            found[m["repo"]] = {"family": f["family"], "root": f.get("root"), "base": m.get("base"),
+                                "score": m.get("score"), "hint": m.get("hint")}
+    return found, None
+
+
+def cluster_metrics(files, found):
+    """Pairwise precision / recall of the found families against MANIFEST family_id over
+    the repos holding safetensors files, the wrong pairs, and per fine-tune repo whether
+    it is attached to its true family: in the found family of the family's published
+    root (its `base` repo), or, for siblings of an unpublished base, in the found family
+    of at least one other repo of its true family."""
+    truth, ft = safetensors_repos(files)
+    parent = {}
+    roots = {}
+    for e in files:
+        if e["listed"] and e["path"].endswith(".safetensors"):
+            if e["parent"] not in ("-", "") and e["repo"] not in parent:
+                parent[e["repo"]] = e["parent"]
+            if e["relation"] == "base":
+                roots.setdefault(e["family"], e["repo"])
+    rs = sorted(truth)
+    fam = {r: found[r]["family"] if r in found else f"(none: {r})" for r in rs}
+    tp = joined = split = 0
+    wrong_joined, wrong_split = [], []
+    for i, a in enumerate(rs):
+        for b in rs[i + 1:]:
+            st, sf = truth[a] == truth[b], fam[a] == fam[b]
+            if st and sf:
+                tp += 1
+            elif sf:
+                joined += 1
+                wrong_joined.append([a, b])
+            elif st:
+                split += 1
+                wrong_split.append([a, b])
+    ftrows = []
+    for r in sorted(ft):
+        root = roots.get(truth[r])
+        if root is not None and root != r:
+            ok = fam[r] == fam[root]
+            ref = root
+        else:
+            ok = any(fam[r] == fam[o] for o in rs if o != r and truth[o] == truth[r])
+            ref = "(a sibling)"
+        fb = found.get(r, {}).get("base")
+        par = parent.get(r)
+        if fb is None:
+            kind = "none"           # founded a family (or not assigned)
+        elif fb == par:
+            kind = "parent"
+        elif truth.get(fb) == truth[r]:
+            # another checkpoint of the same run (closer than the parent), or a sibling
+            kind = "same family" if par else "sibling"
+        else:
+            kind = "other family"
+        ftrows.append({"repo": r, "family": truth[r], "attached": ok, "reference": ref,
+                       "found_family": fam[r], "parent": par, "found_base": fb, "base_kind": kind,
+                       "score": found.get(r, {}).get("score"), "hint": found.get(r, {}).get("hint")})
+    n_pairs = len(rs) * (len(rs) - 1) // 2
+    return {"repos": len(rs), "true_families": len(set(truth.values())),
+            "found_families": len(set(fam.values())), "unassigned": sum(1 for r in rs if r not in found),
+            "pairs": n_pairs, "true_pairs": tp + split, "tp": tp,
+            "precision": 100.0 * tp / (tp + joined) if tp + joined else None,
+            "recall": 100.0 * tp / (tp + split) if tp + split else None,
+            "wrongly_joined": wrong_joined, "wrongly_split": wrong_split,
+            "finetunes": ftrows, "ft_attached": sum(1 for x in ftrows if x["attached"]),
+            "ft_attached_pct": 100.0 * sum(1 for x in ftrows if x["attached"]) / len(ftrows) if ftrows else None}
+
+
+def bench_clustering(args, files, stores):
+    """stores: [(label, order, hints, store dir)] -> per store the metrics (or an error)."""
+    out = []
+    for label, order, hints, store in stores:
+        found, err = read_families(Hubzip(args.hubzip, store))
+        row = {"store": label, "order": order, "hints": hints, "error": err}
+        if found is not None:
+            row.update(cluster_metrics(files, found))
+            row["families_json"] = found
+        out.append(row)
+    return out
+
+
 # ---- 5. hashes ---------------------------------------------------------------------
 
 def bench_hash(exe):
@@ -878,8 +1215,11 @@ class Table:
         out = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
                "| " + " | ".join(sep) + " |"]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows]
-        if self.note:
-            out += ["", self.note]
+        note = getattr(self, "md_note", None) or self.note
+        if note and "\n" in note:
+            out += ["", "```", note, "```"]
+        elif note:
+            out += ["", note]
         return "\n".join(out)
 
 
@@ -932,7 +1272,194 @@ def git_head():
         return "?"
 
 
-def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
+PEER_COLS = (("zstd_patch", "zstd-patch"), ("xdelta3", "xdelta3"), ("bitx", "BitX"))
+
+
+def peer_sums(fs, quick):
+    """Totals of hubzip and of each peer over the files fs, and the best peer (the one
+    with the smallest total on these files)."""
+    d = {"files": len(fs), "raw": sum(e["bytes"] for e in fs),
+         "hubzip": sum(e["hz_marginal"] for e in fs),
+         "hubzip_cpu_s": round(sum(e["hz_ingest"]["user_s"] + e["hz_ingest"]["sys_s"] for e in fs), 3)}
+    for k, _ in PEER_COLS:
+        if quick and k != "bitx":
+            d[k] = d[k + "_cpu_s"] = None
+            continue
+        d[k] = sum(e["peer"][k] for e in fs)
+        d[k + "_cpu_s"] = round(sum(e["peer"][k + "_cpu_s"] for e in fs), 3)
+    d["best_file"] = sum(min(e["peer"][k] for k, _ in PEER_COLS if e["peer"].get(k) is not None) for e in fs)
+    cands = [(d[k], name) for k, name in PEER_COLS if d[k] is not None]
+    d["best"], d["best_peer"] = min(cands) if fs else (None, None)
+    d["hubzip_vs_best"] = d["hubzip"] / d["best"] if d["best"] else None
+    return d
+
+
+def peer_report(args, files, peers):
+    quick = args.quick
+    with_base = [e for e in files if e.get("peer") and e["peer"].get("bitx") is not None]
+    per = {}
+    groups = [(rel, [e for e in with_base if e["relation"] == rel]) for rel in PEER_RELATIONS]
+    ft = [e for e in with_base if e["relation"] in FT_RELATIONS]
+    groups.append(("finetune+lora-merged", ft))
+    # where the gain comes from: a fine-tune saved in its parent's dtype (BitX XORs every
+    # tensor) or in another one (bf16 training of an F32 parent: nothing for BitX to XOR)
+    groups.append(("  in the parent's dtype", [e for e in ft if e["dtype"] == e["peer"]["base_dtype"]]))
+    groups.append(("  in another dtype", [e for e in ft if e["dtype"] != e["peer"]["base_dtype"]]))
+    t = Table("Fine-tunes, casts and re-conversions against their base (MB; peers are given the MANIFEST parent's"
+              " file as base, hubzip finds it itself: its marginal cost; best peer = the peer with the smallest"
+              " total" + ("; --quick: BitX is the only peer" if quick else "") + ")",
+              ["relation", "files", "raw MB", "hubzip MB", "zstd-patch MB", "xdelta3 MB", "BitX MB",
+               "best peer", "best MB", "hubzip vs best"])
+    tp = Table("The same in % of raw, and CPU seconds (hubzip: its per-file ingests; BitX: its zstd -3 processes)",
+               ["relation", "hubzip %", "zstd-patch %", "xdelta3 %", "BitX %", "best/file %", "hubzip s",
+                "zstd-patch s", "xdelta3 s", "BitX s"])
+
+    def vs(a, b):
+        return fmt_pct(100 * (a / b - 1)) if a is not None and b else "-"
+    for rel, fs in groups:
+        d = peer_sums(fs, quick)
+        per[rel] = d
+        if not fs:
+            t.add(rel, 0, *["-"] * 8)
+            tp.add(rel, *["-"] * 9)
+            continue
+        t.add(rel, d["files"], fmt_mb(d["raw"]), fmt_mb(d["hubzip"]), fmt_mb(d["zstd_patch"]),
+              fmt_mb(d["xdelta3"]), fmt_mb(d["bitx"]), d["best_peer"], fmt_mb(d["best"]),
+              vs(d["hubzip"], d["best"]))
+        tp.add(rel, fmt_pct(ratio_pct(d["hubzip"], d["raw"])), fmt_pct(ratio_pct(d["zstd_patch"], d["raw"])),
+               fmt_pct(ratio_pct(d["xdelta3"], d["raw"])), fmt_pct(ratio_pct(d["bitx"], d["raw"])),
+               fmt_pct(ratio_pct(d["best_file"], d["raw"])), fmt_num(d["hubzip_cpu_s"], 2),
+               fmt_num(d["zstd_patch_cpu_s"], 2), fmt_num(d["xdelta3_cpu_s"], 2), fmt_num(d["bitx_cpu_s"], 2))
+    notes = list(peers["notes"])
+    if quick:
+        notes.append("--quick: zstd -19 --patch-from and xdelta3 skipped")
+    t.note = "\n".join(notes) if notes else None
+    tp.note = ("best/file = the smallest peer of each file, added up (a stricter reference than the best peer)")
+
+    # siblings of an unpublished base: no oracle, only the per-file zstd
+    sib = [e for e in files if e["relation"] in PEER_RELATIONS and e["path"].endswith(".safetensors")
+           and e["parent"] in ("-", "")]
+    fams = sorted({e["family"] for e in sib}, key=lambda f: next(i for i, e in enumerate(sib) if e["family"] == f))
+    ts = Table("Sibling fine-tunes of an unpublished base (parent '-': no oracle base; the first one ingested"
+               " pays in full)", ["family", "files", "raw MB", "zstd-3 %", "zstd-19 %", "hubzip MB", "hubzip %",
+                                  "hubzip vs zstd-19" if not quick else "hubzip vs zstd-3"])
+    sibrows = {}
+    for fam in fams + (["total"] if fams else []):
+        fs = sib if fam == "total" else [e for e in sib if e["family"] == fam]
+        raw = sum(e["bytes"] for e in fs)
+        z3 = sum(e["zstd3"] for e in fs)
+        z19 = None if quick else sum(e["zstd19"] for e in fs)
+        hz = sum(e["hz_marginal"] for e in fs)
+        sibrows[fam] = {"files": len(fs), "raw": raw, "zstd3": z3, "zstd19": z19, "hubzip": hz}
+        ts.add(fam, len(fs), fmt_mb(raw), fmt_pct(ratio_pct(z3, raw)), fmt_pct(ratio_pct(z19, raw)), fmt_mb(hz),
+               fmt_pct(ratio_pct(hz, raw)), vs(hz, z3 if quick else z19))
+    peers["per_relation"] = per
+    peers["siblings"] = sibrows
+    return per, [t, tp] + ([ts] if sib else [])
+
+
+def peer_file_table(files, clus):
+    """Every file coded against an oracle base, for report.md."""
+    fb = {}
+    for c in clus:
+        if c["store"] == "file-by-file" and c.get("families_json"):
+            fb = c["families_json"]
+    t = Table("Every file with an oracle base: the peers' cost and the base hubzip found (file-by-file store)",
+              ["file", "relation", "MANIFEST parent", "hubzip's base (score)", "raw MB", "hubzip %",
+               "zstd-patch %", "xdelta3 %", "BitX %", "BitX XORed %"])
+    for e in files:
+        p = e.get("peer")
+        if not p or p.get("bitx") is None:
+            continue
+        m = fb.get(e["repo"], {})
+        base = m.get("base") or "(none)"
+        if m.get("score") is not None:
+            base += f" ({m['score']:.3f})"
+        t.add(e["path"], e["relation"], e["parent"], base, fmt_mb(e["bytes"]),
+              fmt_pct(ratio_pct(e["hz_marginal"], e["bytes"])), fmt_pct(ratio_pct(p.get("zstd_patch"), e["bytes"])),
+              fmt_pct(ratio_pct(p.get("xdelta3"), e["bytes"])), fmt_pct(ratio_pct(p["bitx"], e["bytes"])),
+              fmt_pct(ratio_pct(p["bitx_xored"], e["bytes"])))
+    return t
+
+
+def pair_lines(pairs, found, truth, limit):
+    out = []
+    for a, b in pairs if limit is None else pairs[:limit]:
+        fa = found.get(a, {}).get("family", "-")
+        fb = found.get(b, {}).get("family", "-")
+        out.append(f"    {a} ({truth[a]}, found {fa})  ~  {b} ({truth[b]}, found {fb})")
+    if limit is not None and len(pairs) > limit:
+        out.append(f"    ... and {len(pairs) - limit} more (report.md, report.json)")
+    return out
+
+
+def cluster_report(files, clus, marginal, shuffled, limit=12):
+    truth, _ = safetensors_repos(files)
+    ok = [c for c in clus if not c["error"]]
+    title = "Clustering: `families --json` against MANIFEST family_id"
+    if ok:
+        title += (f" ({ok[0]['repos']} repos with safetensors files, {ok[0]['true_families']} true families;"
+                  f" {ok[0]['pairs']} pairs of repos, {ok[0]['true_pairs']} of them in one true family)")
+    t = Table(title, ["store", "order", "hints", "found families", "precision", "recall", "wrongly joined",
+                      "wrongly split", "fine-tunes attached", "base = parent", "base in other family"])
+    lines = []
+    for c in clus:
+        if c["error"]:
+            t.add(c["store"], c["order"], c["hints"], "-", "-", "-", "-", "-", "-", "-", "-")
+            lines.append(f"  {c['store']}: families --json failed: {c['error']}")
+            continue
+        fts = c["finetunes"]
+        withpar = [x for x in fts if x["parent"]]
+        t.add(c["store"], c["order"], c["hints"],
+              f"{c['found_families']}" + (f" ({c['unassigned']} unassigned)" if c["unassigned"] else ""),
+              fmt_pct(c["precision"]), fmt_pct(c["recall"]), len(c["wrongly_joined"]), len(c["wrongly_split"]),
+              f"{c['ft_attached']}/{len(fts)}",
+              f"{sum(1 for x in withpar if x['base_kind'] == 'parent')}/{len(withpar)}",
+              sum(1 for x in fts if x["base_kind"] == "other family"))
+        fj = c["families_json"]
+        if c["wrongly_joined"]:
+            lines.append(f"  {c['store']}: wrongly joined (different true families, one found family):")
+            lines += pair_lines(c["wrongly_joined"], fj, truth, limit)
+        if c["wrongly_split"]:
+            lines.append(f"  {c['store']}: wrongly split (one true family, different found families):")
+            lines += pair_lines(c["wrongly_split"], fj, truth, limit)
+        bad = [x for x in fts if not x["attached"]]
+        if bad:
+            lines.append(f"  {c['store']}: fine-tunes not attached to their true family:")
+            lines += [f"    {x['repo']} ({x['family']}): found family {x['found_family']}, "
+                      + (f"no other repo of {x['family']} in it" if x["reference"] == "(a sibling)" else
+                         f"its root {x['reference']} in {fj.get(x['reference'], {}).get('family', '-')}")
+                      for x in bad[:limit]]
+            if limit is not None and len(bad) > limit:
+                lines.append(f"    ... and {len(bad) - limit} more")
+        other = [x for x in fts if x["base_kind"] == "other family"]
+        if other:
+            lines.append(f"  {c['store']}: fine-tunes whose base is in another true family:")
+            lines += [f"    {x['repo']} ({x['family']}): base {x['found_base']} ({truth.get(x['found_base'])}),"
+                      f" score {x['score']}" for x in other[:limit]]
+            if limit is not None and len(other) > limit:
+                lines.append(f"    ... and {len(other) - limit} more")
+        diff = [x for x in fts if x["base_kind"] == "same family"]
+        if diff:
+            lines.append(f"  {c['store']}: fine-tunes based on another repo of their family than the MANIFEST"
+                         f" parent: " + ", ".join(f"{x['repo']} <- {x['found_base']}" for x in diff[:limit])
+                         + (f" and {len(diff) - limit} more" if limit is not None and len(diff) > limit else ""))
+    notes = ["precision = pairs in one found family that are in one true family / pairs in one found family;"
+             " recall = pairs in one true family that are in one found family / pairs in one true family."]
+    if shuffled:
+        st = shuffled["stats"]
+        sf_marg = sum(e["hz_marginal"] for e in files if e["listed"] and e["path"].endswith(".safetensors"))
+        notes.append(f"safetensors files: {shuffled['raw'] / MB:.3f} MB raw, stored in {sf_marg / MB:.3f} MB"
+                     f" by the file-by-file store (bases first; sum of their marginal costs) and in"
+                     f" {st['physical_bytes'] / MB:.3f} MB by the shuffled store (seed {shuffled['seed']};"
+                     f" stages.delta {st.get('stages', {}).get('delta', 0) / MB:.3f} MB)")
+    t.note = "\n".join(notes + lines)
+    if limit is not None:   # report.md lists every pair
+        t.md_note = cluster_report(files, clus, marginal, shuffled, limit=None)[0].note
+    return [t]
+
+
+def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info, peers, clus, shuffled):
     tables, checks = [], []
     raw_total = sum(e["bytes"] for e in files)
     quick = args.quick
@@ -1037,8 +1564,11 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
                    "the 2 cores", f"the {os.cpu_count()} cores"),
                ["operation", "procs", "at once", "MB", "CPU s", "MB/s/core", "wall s", "wall MB/s",
                 "max RSS MiB", "others' CPU"])
-    phases = [marginal["phase"], speed["ingest"], zs["zstd3_c"], speed["restore-warm"], speed["restore"],
-              speed["cat"], zs["zstd3_d"], zs["zstd3_dnull"], zs["cp"], zs["zstd3_par"]]
+    phases = [marginal["phase"], marginal["phase_ft"], speed["ingest"]]
+    if shuffled:
+        phases.append(shuffled["phase"])
+    phases += [zs["zstd3_c"], speed["restore-warm"], speed["restore"], speed["cat"], speed["cat_ft"],
+               zs["zstd3_d"], zs["zstd3_dnull"], zs["cp"], zs["zstd3_par"]]
     if "zstd19_par" in zs:
         phases.append(zs["zstd19_par"])
     for ph in phases:
@@ -1061,7 +1591,8 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
 
     # peak RSS: the biggest hubzip processes
     allp = []
-    for ph in (marginal["phase"], speed["ingest"], speed["restore-warm"], speed["restore"], speed["cat"]):
+    for ph in (marginal["phase"], speed["ingest"], speed["restore-warm"], speed["restore"], speed["cat"],
+               speed["cat_ft"]) + ((shuffled["phase"],) if shuffled else ()):
         for r in ph.runs:
             allp.append((r.rss_kib, ph.name, " ".join(r.cmd[3:5])))
     allp.sort(reverse=True)
@@ -1096,7 +1627,14 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
     th.add("XXH3-64 (block checksums)", f"{hashes['xxh3_64_gbps']:.2f}", f"{1 / hashes['xxh3_64_gbps']:.3f}", "")
     tables.append(th)
 
-    # 6. summary
+    # 6. fine-tunes, casts and re-conversions against their (oracle) base
+    peer_rel, peer_tables = peer_report(args, files, peers)
+    tables += peer_tables
+
+    # 7. clustering
+    tables += cluster_report(files, clus, marginal, shuffled)
+
+    # 8. summary
     tt = Table("Targets (informational: a MISS does not fail the bench)",
                ["target", "measured", "goal", "result"])
 
@@ -1133,6 +1671,31 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info):
                f"< {TARGETS['synthetic_rss_mib']:g} MiB", v < TARGETS["synthetic_rss_mib"])
     else:
         target("peak RSS, synthetic model", None, "(skipped)", f"< {TARGETS['synthetic_rss_mib']:g} MiB", False)
+    # issue 3
+    d = peer_rel.get("finetune+lora-merged")
+    v = d["hubzip_vs_best"] if d and d["files"] else None
+    target("fine-tunes (finetune+lora-merged): hubzip / best peer", v,
+           "-" if v is None else f"{v:.3f}x ({d['best_peer']})",
+           f"<= {TARGETS['ft_vs_best_peer']:g}x" + (" (BitX only)" if quick else ""),
+           v is not None and v <= TARGETS["ft_vs_best_peer"])
+    for rel, key, cmp_ in (("dtype-cast", "cast_pct", "<"), ("reconvert", "reconvert_pct", "<")):
+        pr = per_rel.get(rel)
+        v = ratio_pct(pr["hubzip_marginal"], pr["raw"]) if pr and pr["files"] else None
+        target(f"{rel}s: stored / raw", v, fmt_pct(v), f"{cmp_} {TARGETS[key]:g}%",
+               v is not None and v < TARGETS[key])
+    for c in clus:
+        if c["store"] not in ("repo-by-repo", "shuffled"):
+            continue
+        v = None if c["error"] else c["ft_attached_pct"]
+        target(f"fine-tunes attached to their true family ({c['store']})", v,
+               "-" if v is None else f"{c['ft_attached']}/{len(c['finetunes'])} = {fmt_pct(v)}",
+               f"= {TARGETS['ft_attached_pct']:g}%", v is not None and v >= TARGETS["ft_attached_pct"])
+    v = marginal["phase_ft"].summary()["mbps_per_core"]
+    target("ingest MB/s per core, fine-tunes (1 proc/file, base lookup included)", v, fmt_num(v),
+           f">= {TARGETS['ft_ingest_mbps_core']:g}", v is not None and v >= TARGETS["ft_ingest_mbps_core"])
+    v = speed["cat_ft"].summary()["mbps_per_core"]
+    target("restore MB/s per core, fine-tunes (warm, > /dev/null)", v, fmt_num(v),
+           f">= {TARGETS['ft_restore_mbps_core']:g}", v is not None and v >= TARGETS["ft_restore_mbps_core"])
     tables.append(tt)
     return tables, per_rel, checks
 
@@ -1142,7 +1705,8 @@ def main():
     ap.add_argument("--corpus", default="/var/tmp/mhub-corpus/public")
     ap.add_argument("--hubzip", default=os.path.join(ROOT, "build", "hubzip"))
     ap.add_argument("--work", default="/var/tmp/hubzip-bench/work")
-    ap.add_argument("--quick", action="store_true", help="skip zstd -19 and the synthetic model")
+    ap.add_argument("--quick", action="store_true",
+                    help="skip zstd -19, zstd --patch-from, xdelta3 and the synthetic model")
     ap.add_argument("--synthetic-gib", type=float, default=4.0)
     ap.add_argument("--no-synthetic", action="store_true")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -1175,19 +1739,29 @@ def main():
     shutil.copy2(built, args.hubzip)
     hubzip_sha = sha256_file(args.hubzip)
 
-    log("1/6 marginal cost: ingesting file by file")
+    log("1/8 marginal cost: ingesting file by file")
     marginal = bench_marginal(args, files, repos, args.work)
-    log("3/6 speed: ingest by repo, restore, cat (fresh store)")
+    log("3/8 speed: ingest by repo, restore, cat (fresh store)")
     speed = bench_speed(args, files, repos, args.work)
-    log("1/6 zstd per file" + ("" if args.quick else " (-3 and -19 --long=27)"))
+    log(f"7/8 clustering: a third store, safetensors only, repos shuffled (seed {SHUFFLE_SEED})")
+    shuffled = bench_shuffled(args, files, repos, args.work)
+    clus = bench_clustering(args, files, [
+        ("repo-by-repo", "bases first", "config.json", speed["store"]),
+        ("shuffled", f"seed {SHUFFLE_SEED}", "none", shuffled["store"]),
+        ("file-by-file", "bases first", "config.json after weights", marginal["store"])])
+    log("1/8 zstd per file" + ("" if args.quick else " (-3 and -19 --long=27)"))
     zs = bench_zstd(args, files, args.work, args.quick)
-    log("2/6 order-0 bound of float tensors without base")
+    log("6/8 fine-tunes, casts and re-conversions against their base: "
+        + ("BitX (--quick)" if args.quick else "zstd --patch-from, xdelta3, BitX"))
+    peers = bench_peers(args, files, args.work, args.quick)
+    log(f"6/8 peers of {peers['files']} files in {peers['wall_s']:.0f}s")
+    log("2/8 order-0 bound of float tensors without base")
     bound = bench_bound(args, files, Hubzip(args.hubzip, marginal["store"]), args.quick)
     synth = None
     if synthetic:
-        log(f"4/6 synthetic {args.synthetic_gib:g} GiB model")
+        log(f"4/8 synthetic {args.synthetic_gib:g} GiB model")
         synth = bench_synthetic(args, args.work)
-    log("5/6 hashes")
+    log("5/8 hashes")
     hashes = bench_hash(helpers["hash_bench"])
     try:
         with open("/proc/cpuinfo") as f:
@@ -1215,9 +1789,11 @@ def main():
         info["other_cpu_pct"] = round(100 * other / (wall * (os.cpu_count() or 1)), 1)
     info["bench_py_maxrss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
-    speed_phases = [marginal["phase"], speed["ingest"], speed["restore-warm"], speed["restore"], speed["cat"]]
+    speed_phases = [marginal["phase"], speed["ingest"], speed["restore-warm"], speed["restore"], speed["cat"],
+                    speed["cat_ft"], shuffled["phase"]]
     speed_phases += list(zs.values())
-    tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info)
+    tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info,
+                                           peers, clus, shuffled)
     head = (f"hubzip bench  {info['date']}  git {info['git']}  {info['hubzip']}\n"
             f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
             f" load average {info['loadavg_start'][0]:.2f} at start\n"
@@ -1242,6 +1818,7 @@ def main():
           f"- corpus: `{args.corpus}` ({len(files)} files, {len(repos)} repos)",
           f"- command: `{info['command']}`", ""]
     md += [tb.md() + "\n" for tb in tables]
+    md.append(peer_file_table(files, clus).md() + "\n")
     # every hubzip process of the corpus runs, per repo
     tr = Table("Every hubzip process on the corpus, per repo (CPU s / peak RSS MiB)",
                ["repo", "MB", "ingest s", "ingest MiB", "restore s", "restore MiB", "per-file ingests",
@@ -1270,9 +1847,15 @@ def main():
                                           "shared_total": marginal["shared_total"]},
                    "repo_by_repo_store": {"stats": speed["stats"], "fsck": speed["fsck"]}},
         "order0": bound,
+        "peers": peers,
+        "clustering": clus,
+        "shuffled_store": {"seed": shuffled["seed"], "order": shuffled["order"], "files": shuffled["files"],
+                           "raw": shuffled["raw"], "stats": shuffled["stats"]},
         "speed": {k: ph(v) for k, v in
-                  [("ingest_per_file", marginal["phase"]), ("ingest", speed["ingest"]),
-                   ("restore_first", speed["restore-warm"]), ("restore", speed["restore"]), ("cat", speed["cat"])]
+                  [("ingest_per_file", marginal["phase"]), ("ingest_per_file_finetunes", marginal["phase_ft"]),
+                   ("ingest", speed["ingest"]), ("ingest_shuffled", shuffled["phase"]),
+                   ("restore_first", speed["restore-warm"]), ("restore", speed["restore"]), ("cat", speed["cat"]),
+                   ("cat_finetunes", speed["cat_ft"])]
                   + [(k, v) for k, v in zs.items()]},
         "per_repo": speed["per_repo"],
         "files": [{k: v for k, v in e.items() if k != "abs"} for e in files],
