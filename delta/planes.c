@@ -133,7 +133,10 @@ void delta_split(uint8_t *planes, const uint8_t *src, size_t n, size_t esize,
 			p0[i] = (uint8_t)v;
 			p1[i] = (uint8_t)(v >> 8);
 		}
-	} else if (xf == DELTA_XF_ROTL1 && esize == 4) {
+	} else if ((xf == DELTA_XF_ROTL1 || xf == DELTA_XF_SPLIT) &&
+		   esize == 4) {
+		int rot = xf == DELTA_XF_ROTL1;
+
 #ifdef __SSE2__
 		for (; i + 16 <= n; i += 16) {
 			__m128i v[4];
@@ -141,8 +144,9 @@ void delta_split(uint8_t *planes, const uint8_t *src, size_t n, size_t esize,
 			for (k = 0; k < 4; k++) {
 				v[k] = _mm_loadu_si128(
 					(const __m128i *)(src + 4 * i + 16 * k));
-				v[k] = _mm_or_si128(_mm_slli_epi32(v[k], 1),
-						    _mm_srli_epi32(v[k], 31));
+				if (rot)
+					v[k] = _mm_or_si128(_mm_slli_epi32(v[k], 1),
+							    _mm_srli_epi32(v[k], 31));
 			}
 			pick16x4(p0 + i, v, 0);
 			pick16x4(p1 + i, v, 1);
@@ -151,8 +155,10 @@ void delta_split(uint8_t *planes, const uint8_t *src, size_t n, size_t esize,
 		}
 #endif
 		for (; i < n; i++) {
-			uint32_t v = rotl32(hz_load32(src + 4 * i));
+			uint32_t v = hz_load32(src + 4 * i);
 
+			if (rot)
+				v = rotl32(v);
 			p0[i] = (uint8_t)v;
 			p1[i] = (uint8_t)(v >> 8);
 			p2[i] = (uint8_t)(v >> 16);
@@ -197,7 +203,9 @@ void delta_merge(uint8_t *dst, const uint8_t *const *planes, size_t n,
 	const uint8_t *p0 = planes[0], *p1 = planes[esize > 1 ? 1 : 0];
 	size_t i = 0, k;
 
-	if (xf == DELTA_XF_ROTL1 && esize == 2) {
+	if ((xf == DELTA_XF_ROTL1 || xf == DELTA_XF_SPLIT) && esize == 2) {
+		int rot = xf == DELTA_XF_ROTL1;
+
 #ifdef __SSE2__
 		for (; i + 16 <= n; i += 16) {
 			__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
@@ -205,17 +213,25 @@ void delta_merge(uint8_t *dst, const uint8_t *const *planes, size_t n,
 			__m128i l = _mm_unpacklo_epi8(a, b);
 			__m128i h = _mm_unpackhi_epi8(a, b);
 
-			l = _mm_or_si128(_mm_srli_epi16(l, 1), _mm_slli_epi16(l, 15));
-			h = _mm_or_si128(_mm_srli_epi16(h, 1), _mm_slli_epi16(h, 15));
+			if (rot) {
+				l = _mm_or_si128(_mm_srli_epi16(l, 1),
+						 _mm_slli_epi16(l, 15));
+				h = _mm_or_si128(_mm_srli_epi16(h, 1),
+						 _mm_slli_epi16(h, 15));
+			}
 			_mm_storeu_si128((__m128i *)(dst + 2 * i), l);
 			_mm_storeu_si128((__m128i *)(dst + 2 * i + 16), h);
 		}
 #endif
-		for (; i < n; i++)
-			hz_store16(dst + 2 * i,
-				   rotr16((uint16_t)(p0[i] | p1[i] << 8)));
-	} else if (xf == DELTA_XF_ROTL1 && esize == 4) {
+		for (; i < n; i++) {
+			uint16_t v = (uint16_t)(p0[i] | p1[i] << 8);
+
+			hz_store16(dst + 2 * i, rot ? rotr16(v) : v);
+		}
+	} else if ((xf == DELTA_XF_ROTL1 || xf == DELTA_XF_SPLIT) &&
+		   esize == 4) {
 		const uint8_t *p2 = planes[2], *p3 = planes[3];
+		int rot = xf == DELTA_XF_ROTL1;
 
 #ifdef __SSE2__
 		for (; i + 16 <= n; i += 16) {
@@ -233,19 +249,22 @@ void delta_merge(uint8_t *dst, const uint8_t *const *planes, size_t n,
 			v[1] = _mm_unpackhi_epi16(ab[0], cd[0]);
 			v[2] = _mm_unpacklo_epi16(ab[1], cd[1]);
 			v[3] = _mm_unpackhi_epi16(ab[1], cd[1]);
-			for (k = 0; k < 4; k++)
+			for (k = 0; k < 4; k++) {
+				if (rot)
+					v[k] = _mm_or_si128(_mm_srli_epi32(v[k], 1),
+							    _mm_slli_epi32(v[k], 31));
 				_mm_storeu_si128(
-					(__m128i *)(dst + 4 * i + 16 * k),
-					_mm_or_si128(_mm_srli_epi32(v[k], 1),
-						     _mm_slli_epi32(v[k], 31)));
+					(__m128i *)(dst + 4 * i + 16 * k), v[k]);
+			}
 		}
 #endif
-		for (; i < n; i++)
-			hz_store32(dst + 4 * i,
-				   rotr32((uint32_t)p0[i] |
-					  (uint32_t)p1[i] << 8 |
-					  (uint32_t)p2[i] << 16 |
-					  (uint32_t)p3[i] << 24));
+		for (; i < n; i++) {
+			uint32_t v = (uint32_t)p0[i] | (uint32_t)p1[i] << 8 |
+				     (uint32_t)p2[i] << 16 |
+				     (uint32_t)p3[i] << 24;
+
+			hz_store32(dst + 4 * i, rot ? rotr32(v) : v);
+		}
 	} else if (xf == DELTA_XF_ROTL1 && esize == 8) {
 		for (; i < n; i++) {
 			uint64_t v = 0;
