@@ -61,6 +61,8 @@ static void enc_free(struct delta_enc *e)
 	free(e->planes);
 	free(e->scratch);
 	free(e->w1);
+	free(e->xbuf);
+	free(e->sparse);
 	free(e);
 }
 
@@ -71,6 +73,7 @@ static void dec_free(struct delta_dec *d)
 	ZSTD_freeDCtx(d->dctx);
 	free(d->planes);
 	free(d->tab);
+	free(d->sparse);
 	free(d);
 }
 
@@ -234,7 +237,9 @@ static int zstd_decode(struct delta_ctx *ctx, uint8_t *out, size_t raw_len,
 /*
  * Codecs, indexed by their on-disk id.  encode writes a payload into
  * out[0..cap) (DELTA_NOFIT if it would not fit); decode writes exactly
- * raw_len bytes from a payload of exactly len bytes, or fails.
+ * raw_len bytes from a payload of exactly len bytes, or fails.  A codec
+ * that needs a base block has decode_base instead of decode (and no
+ * encode: delta_block_encode_base, in xor.c, runs it).
  */
 static const struct delta_codec_ops {
 	const char *name;
@@ -243,11 +248,15 @@ static const struct delta_codec_ops {
 		      int lz);
 	int (*decode)(struct delta_ctx *ctx, uint8_t *out, size_t raw_len,
 		      int dt, const uint8_t *src, size_t len);
+	int (*decode_base)(struct delta_ctx *ctx, uint8_t *out, size_t raw_len,
+			   int dt, const uint8_t *src, size_t len,
+			   const struct delta_base *base);
 } codecs[DELTA_CODEC_COUNT] = {
-	[DELTA_CODEC_RAW] = { "raw", raw_encode, raw_decode },
-	[DELTA_CODEC_ZSTD] = { "zstd", zstd_encode, zstd_decode },
+	[DELTA_CODEC_RAW] = { "raw", raw_encode, raw_decode, NULL },
+	[DELTA_CODEC_ZSTD] = { "zstd", zstd_encode, zstd_decode, NULL },
 	[DELTA_CODEC_PLANES] = { "planes", delta_planes_codec_encode,
-				 delta_planes_codec_decode },
+				 delta_planes_codec_decode, NULL },
+	[DELTA_CODEC_XOR] = { "xor", NULL, NULL, delta_xor_codec_decode },
 };
 
 const char *delta_codec_name(int codec)
@@ -293,8 +302,8 @@ int delta_lz_probe(struct delta_ctx *ctx, size_t *out, const uint8_t *src,
  * the block and each plane then run zstd only if their own LZ-only size
  * (*est for the block) beats what they have.
  */
-static int lz_gate(struct delta_ctx *ctx, int *out, size_t *est,
-		   const uint8_t *src, size_t len, int dt)
+int delta_lz_gate(struct delta_ctx *ctx, int *out, size_t *est,
+		  const uint8_t *src, size_t len, int dt)
 {
 	int rc;
 
@@ -337,7 +346,7 @@ int delta_block_encode(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 	if (rc)
 		return rc;
 	if (len) {
-		rc = lz_gate(ctx, &lz, &lz_est, src, len, dt);
+		rc = delta_lz_gate(ctx, &lz, &lz_est, src, len, dt);
 		if (rc)
 			return rc;
 		rc = codecs[DELTA_CODEC_PLANES].encode(ctx, payload, len, &plen,
@@ -406,9 +415,15 @@ int delta_block_header_parse(struct delta_block_info *out, const uint8_t *buf,
 	return 0;
 }
 
-int delta_block_decode(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
-		       size_t *out_len, const uint8_t *blk, size_t blk_len)
+/*
+ * Decodes a block, against base (NULL if the caller has none).  Codecs
+ * without a base ignore it; a codec that needs one fails without it.
+ */
+static int block_decode(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
+			size_t *out_len, const uint8_t *blk, size_t blk_len,
+			const struct delta_base *base)
 {
+	const struct delta_codec_ops *ops;
 	struct delta_block_info bi;
 	int rc;
 
@@ -426,12 +441,38 @@ int delta_block_decode(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
 	rc = delta_ctx_dec(ctx);
 	if (rc)
 		return rc;
-	rc = codecs[bi.codec].decode(ctx, out, bi.raw_len, bi.dtype,
-				     blk + DELTA_BLOCK_HDR, bi.payload_len);
+	ops = &codecs[bi.codec];
+	if (ops->decode_base && !base)
+		return hz_error_set(HZ_ECORRUPT,
+				    "corrupt block: codec %u (%s) needs its base block",
+				    bi.codec, ops->name);
+	if (ops->decode_base)
+		rc = ops->decode_base(ctx, out, bi.raw_len, bi.dtype,
+				      blk + DELTA_BLOCK_HDR, bi.payload_len,
+				      base);
+	else
+		rc = ops->decode(ctx, out, bi.raw_len, bi.dtype,
+				 blk + DELTA_BLOCK_HDR, bi.payload_len);
 	if (rc)
 		return rc;
 	if (hz_xxh3(out, bi.raw_len) != bi.checksum)
 		return corrupt("checksum mismatch");
 	*out_len = bi.raw_len;
 	return 0;
+}
+
+int delta_block_decode(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
+		       size_t *out_len, const uint8_t *blk, size_t blk_len)
+{
+	return block_decode(ctx, out, out_cap, out_len, blk, blk_len, NULL);
+}
+
+int delta_block_decode_base(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
+			    size_t *out_len, const uint8_t *blk, size_t blk_len,
+			    const uint8_t *base, size_t base_len, int base_dt)
+{
+	struct delta_base b = { base, base_len, base_dt };
+
+	return block_decode(ctx, out, out_cap, out_len, blk, blk_len,
+			    base ? &b : NULL);
 }

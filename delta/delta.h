@@ -56,8 +56,10 @@ struct delta_ctx;
  * Returns a new context or NULL (out of memory).  level is the zstd level
  * used for zstd-coded data (0 = default).  Free with delta_ctx_free.
  * Buffers are allocated on first use: about 4.5 MiB for encoding (at the
- * default level; more at high zstd levels) and 1.7 MiB for decoding; an
- * allocation failure then makes that call return HZ_ENOMEM.
+ * default level; more at high zstd levels) and 1.7 MiB for decoding, plus
+ * 1.25 MiB for encoding against a base and 0.25 MiB for decoding a block
+ * with sparse planes (codec 3); an allocation failure then makes that
+ * call return HZ_ENOMEM.
  */
 struct delta_ctx *delta_ctx_new(int level);
 /* Frees ctx; NULL is a no-op. */
@@ -113,8 +115,8 @@ int delta_block_decode(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
  * The base may hold fewer elements than src (a tensor grown along axis 0):
  * the elements past the base are coded alone (as if XORed with zero).  It
  * may hold more (shrunk): only the first elements are used.  The payload
- * records base_dt and how many base elements were used, and decoding
- * checks both against what it is given.
+ * records base_dt and how many base elements were used, min(src elements,
+ * base elements), and decoding checks both against what it is given.
  */
 
 /* True if blocks of dtype dt can be XOR-coded against blocks of base_dt. */
@@ -126,9 +128,10 @@ int delta_xor_supported(int dt, int base_dt);
  * of base paired with element 0 of src) and keeps the smallest block.
  * *plain_len is set to the size delta_block_encode would have produced
  * (for accounting), *used_base to 1 if the block written is codec 3 (it
- * then needs the same base bytes to decode), else 0.  base may be NULL
- * (plain coding).  Returns 0, HZ_EINVAL (bad arguments, unsupported pair)
- * or HZ_ERROR.
+ * then needs the same base bytes, base_len and base_dt to decode), else
+ * 0; either pointer may be NULL.  base may be NULL (plain coding; base_dt
+ * is then ignored).  Returns 0, HZ_EINVAL (bad arguments, unsupported
+ * pair, base_len not whole elements), HZ_ENOMEM or HZ_ERROR.
  */
 int delta_block_encode_base(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 			    size_t *plain_len, int *used_base, const uint8_t *src,
@@ -140,7 +143,8 @@ int delta_block_encode_base(struct delta_ctx *ctx, uint8_t *out, size_t *out_len
  * bytes of its base block (base, base_len, of dtype base_dt), other codecs
  * ignore them (base may be NULL).  A codec-3 block without a base, or with
  * a base whose dtype or length does not match what the block recorded, is
- * HZ_ECORRUPT.  Never reads outside blk or base, or writes outside out.
+ * HZ_ECORRUPT (as are other base bytes: the checksum).  base must not
+ * overlap out.  Never reads outside blk or base, or writes outside out.
  */
 int delta_block_decode_base(struct delta_ctx *ctx, uint8_t *out, size_t out_cap,
 			    size_t *out_len, const uint8_t *blk, size_t blk_len,

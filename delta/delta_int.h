@@ -45,6 +45,8 @@ enum delta_pc {
 	DELTA_PC_ZSTD = 2,
 	DELTA_PC_RANS0 = 3,
 	DELTA_PC_RANS1 = 4,
+	DELTA_PC_SPARSE = 5,	/* mostly zeros: gaps and values, each coded
+				 * by one of coders 0-4 */
 	DELTA_PC_COUNT
 };
 
@@ -52,6 +54,10 @@ enum delta_pc {
 #define DELTA_PC_MASK_V1                                                    \
 	(1u << DELTA_PC_RAW | 1u << DELTA_PC_CONST | 1u << DELTA_PC_ZSTD |  \
 	 1u << DELTA_PC_RANS0 | 1u << DELTA_PC_RANS1)
+/* Plane coders a codec-3 (XOR) payload may use; frozen. */
+#define DELTA_PC_MASK_XOR (DELTA_PC_MASK_V1 | 1u << DELTA_PC_SPARSE)
+/* A sparse plane of n bytes has 1 <= k <= n / 8 non-zero bytes. */
+#define DELTA_SPARSE_DIV 8
 
 #define DELTA_PLANES_MAX 8
 
@@ -97,6 +103,10 @@ struct delta_enc {
 	uint8_t *planes;	/* DELTA_BLOCK_MAX: the split planes */
 	uint8_t *scratch;	/* DELTA_SCRATCH: candidate outputs */
 	struct delta_rans1_work *w1;
+	uint8_t *xbuf;		/* DELTA_SCRATCH, on the first XOR encode:
+				 * the XORed elements, then the payload */
+	uint8_t *sparse;	/* DELTA_BLOCK_MAX / 4, on the first sparse
+				 * plane: its token and value streams */
 };
 
 /* Decoder-only scratch, allocated on the first decode. */
@@ -104,6 +114,8 @@ struct delta_dec {
 	ZSTD_DCtx *dctx;
 	uint8_t *planes;	/* DELTA_BLOCK_MAX: decoded planes */
 	uint32_t *tab;		/* RANS1_MAX_TABLES * RANS_TAB_SIZE */
+	uint8_t *sparse;	/* DELTA_BLOCK_MAX / 4, on the first sparse
+				 * plane: its token and value streams */
 };
 
 #define DELTA_SCRATCH (DELTA_BLOCK_MAX + 4096)
@@ -114,9 +126,23 @@ struct delta_ctx {
 	struct delta_dec *dec;
 };
 
+/* The base block a codec-3 block is decoded against. */
+struct delta_base {
+	const uint8_t *p;
+	size_t len;
+	int dt;
+};
+
 /* delta.c */
 int delta_ctx_enc(struct delta_ctx *ctx);
 int delta_ctx_dec(struct delta_ctx *ctx);
+/*
+ * When zstd may pay on src (enum delta_lz into *out), for a block of
+ * dtype dt; *est is the LZ probe's size of src when it ran, else 0.
+ * 0 or HZ_ERROR.
+ */
+int delta_lz_gate(struct delta_ctx *ctx, int *out, size_t *est,
+		  const uint8_t *src, size_t len, int dt);
 /*
  * One zstd frame of src, at most cap bytes, into out (avail >= cap bytes
  * of room): 0, DELTA_NOFIT or HZ_ERROR.
@@ -168,6 +194,15 @@ int delta_planes_codec_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 int delta_planes_codec_decode(struct delta_ctx *ctx, uint8_t *out,
 			      size_t raw_len, int dt, const uint8_t *src,
 			      size_t len);
+
+/*
+ * xor.c: the XOR codec (id 3).  decode writes exactly raw_len bytes from
+ * a payload of exactly len bytes, XORed against base (never NULL here),
+ * or fails with HZ_ECORRUPT.
+ */
+int delta_xor_codec_decode(struct delta_ctx *ctx, uint8_t *out,
+			   size_t raw_len, int dt, const uint8_t *src,
+			   size_t len, const struct delta_base *base);
 
 /* rans.c */
 void delta_hist(uint32_t h[256], const uint8_t *p, size_t n);
