@@ -24,8 +24,9 @@ parent, with delta coders given that parent), in one run:
 
 Prints the report on stdout (progress on stderr) and writes build/bench/report.json
 and build/bench/report.md.  Exits non-zero only if a hubzip command fails, a
-restored file differs from the original or a peer's delta does not decode.  Python standard library + numpy only.
-MB = 10^6 bytes, MiB = 2^20 bytes.  See docs/bench.md.
+restored file differs from the original or a peer's delta does not decode.
+Python standard library + numpy only.  MB = 10^6 bytes, MiB = 2^20 bytes.
+See docs/bench.md.
 """
 import os
 import sys
