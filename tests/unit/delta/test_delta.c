@@ -97,14 +97,21 @@ static size_t round_trip(struct bufs *b, const uint8_t *src, size_t len,
 	return elen;
 }
 
-/* The plane coder of plane k of a PLANES block, or -1. */
+/* The plane coder of plane k of a PLANES or XOR block, or -1. */
 static int plane_coder(const uint8_t *blk, int k)
 {
 	const uint8_t *p = blk + DELTA_BLOCK_HDR;
 	size_t len = hz_load32(blk + 12), pos = 2;
 	int i;
 
-	if (blk[4] != DELTA_CODEC_PLANES || k >= p[1])
+	if (blk[4] == DELTA_CODEC_XOR) {
+		/* base dtype and nb before the transform */
+		p += 5;
+		len -= 5;
+	} else if (blk[4] != DELTA_CODEC_PLANES) {
+		return -1;
+	}
+	if (k >= p[1])
 		return -1;
 	for (i = 0; i < k; i++)
 		pos += 5 + hz_load32(p + pos + 1);
@@ -556,18 +563,37 @@ static void test_levels(void **state)
 	}
 }
 
+/* The contents of file root/delta/name into buf (cap bytes); its size. */
+static size_t read_fixture(uint8_t *buf, size_t cap, const char *root,
+			   const char *name)
+{
+	char path[4096];
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/delta/%s", root, name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open '%s'", path);
+	len = fread(buf, 1, cap, f);
+	fclose(f);
+	return len;
+}
+
 /*
  * Golden fixtures: $HZ_FIXTURES/delta/MANIFEST lists, per line, a block
  * file, its codec id, dtype id, raw length, the SHA-256 of its raw bytes
- * and its plane coders ('-' for none); see gen_fixtures.c.
+ * and its plane coders ('-' for none), and for a codec-3 block the file
+ * of its base's raw bytes and the base's dtype id; see gen_fixtures.c.
  */
 static void test_fixtures(void **state)
 {
 	struct bufs *b = *state;
 	const char *root = getenv("HZ_FIXTURES");
 	char path[4096], line[1024];
+	uint8_t *base = malloc(2 * DELTA_BLOCK_MAX);
 	FILE *m;
-	int count = 0;
+	int count = 0, xor_count = 0;
 
 	if (!root || !*root)
 		root = "tests/fixtures";
@@ -575,35 +601,43 @@ static void test_fixtures(void **state)
 	m = fopen(path, "r");
 	if (!m)
 		fail_msg("cannot open '%s'", path);
+	assert_non_null(base);
 	while (fgets(line, sizeof(line), m)) {
-		char name[256], hex[HZ_SHA256_HEX], pcs[64];
-		unsigned codec, dt, raw_len;
+		char name[256], hex[HZ_SHA256_HEX], pcs[64], bname[256];
+		unsigned codec, dt, raw_len, bdt = 0;
 		uint8_t sha[HZ_SHA256_LEN], got[HZ_SHA256_LEN];
-		size_t len, dlen;
-		FILE *f;
-		int simd, k;
+		size_t len, dlen, blen = 0;
+		int simd, k, fields;
 
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		assert_int_equal(sscanf(line, "%255s %u %u %u %64s %63s", name,
-					&codec, &dt, &raw_len, hex, pcs),
-				 6);
+		fields = sscanf(line, "%255s %u %u %u %64s %63s %255s %u", name,
+				&codec, &dt, &raw_len, hex, pcs, bname, &bdt);
+		assert_int_equal(fields, codec == DELTA_CODEC_XOR ? 8 : 6);
 		assert_int_equal(hz_unhex(sha, hex, HZ_SHA256_LEN), 0);
-		snprintf(path, sizeof(path), "%s/delta/%s", root, name);
-		f = fopen(path, "rb");
-		if (!f)
-			fail_msg("cannot open '%s'", path);
-		len = fread(b->enc, 1, delta_block_bound(DELTA_BLOCK_MAX) + 1,
-			    f);
-		fclose(f);
+		len = read_fixture(b->enc, delta_block_bound(DELTA_BLOCK_MAX) + 1,
+				   root, name);
+		if (codec == DELTA_CODEC_XOR) {
+			blen = read_fixture(base, 2 * DELTA_BLOCK_MAX, root,
+					    bname);
+			/* without its base, the block does not decode */
+			assert_int_equal(delta_block_decode(b->ctx, b->dec,
+							    DELTA_BLOCK_MAX,
+							    &dlen, b->enc, len),
+					 HZ_ECORRUPT);
+			xor_count++;
+		}
 		assert_int_equal(b->enc[4], codec);
 		assert_int_equal(b->enc[5], dt);
 		for (k = 0; pcs[0] != '-' && pcs[k]; k++)
 			assert_int_equal(plane_coder(b->enc, k), pcs[k] - '0');
 		for (simd = 0; simd < 2; simd++) {
 			delta_rans_simd(simd);
-			if (delta_block_decode(b->ctx, b->dec, DELTA_BLOCK_MAX,
-					       &dlen, b->enc, len))
+			if (delta_block_decode_base(b->ctx, b->dec,
+						    DELTA_BLOCK_MAX, &dlen,
+						    b->enc, len,
+						    fields == 8 ? base : NULL,
+						    blen, (int)bdt))
 				fail_msg("fixture '%s': %s", name,
 					 hz_error_msg());
 			assert_int_equal(dlen, raw_len);
@@ -614,7 +648,9 @@ static void test_fixtures(void **state)
 		count++;
 	}
 	fclose(m);
+	free(base);
 	assert_true(count >= 10);
+	assert_true(xor_count >= 10);
 }
 
 int main(void)
