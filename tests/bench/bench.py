@@ -1739,6 +1739,7 @@ def main():
     args.hubzip = os.path.join(args.work, "hubzip")
     shutil.copy2(built, args.hubzip)
     hubzip_sha = sha256_file(args.hubzip)
+    git_start = git_head()   # now: the tree may move on during the run, the binary does not
 
     log("1/8 marginal cost: ingesting file by file")
     marginal = bench_marginal(args, files, repos, args.work)
@@ -1773,7 +1774,10 @@ def main():
     info = machine_info()
     info["loadavg_start"] = load_start
     info["date"] = started.strftime("%Y-%m-%d %H:%M UTC")
-    info["git"] = git_head()
+    info["git"] = git_start
+    git_end = git_head()
+    if git_end != git_start:
+        info["git_at_end"] = git_end
     info["hubzip"] = run([args.hubzip, "version"], capture=True).out.decode().strip()
     info["hubzip_binary"] = {"path": built, "sha256": hubzip_sha}
     zv = run(["zstd", "--version"], capture=True).out.decode()
@@ -1796,7 +1800,9 @@ def main():
     tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info,
                                            peers, clus, shuffled)
     head = (f"hubzip bench  {info['date']}  git {info['git']}  {info['hubzip']}\n"
-            f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
+            + (f"(the tree moved on during the run: git {info['git_at_end']} at its end)\n"
+               if "git_at_end" in info else "")
+            + f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
             f" load average {info['loadavg_start'][0]:.2f} at start\n"
             f"corpus: {args.corpus} ({len(files)} files, {len(repos)} repos)"
             f"{'  --quick' if args.quick else ''}  elapsed {info['elapsed_s']:.0f}s")
@@ -1815,7 +1821,8 @@ def main():
           f"- machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']};"
           f" load average {info['loadavg_start'][0]:.2f} at start; other processes used"
           f" {info.get('other_cpu_s', '?')} CPU s during the run ({info.get('other_cpu_pct', '?')}% of the machine)",
-          f"- git {info['git']}, {info['hubzip']}, {info['zstd']}",
+          f"- git {info['git']}" + (f" (git {info['git_at_end']} at the end of the run)" if "git_at_end" in info
+                                      else "") + f", {info['hubzip']}, {info['zstd']}",
           f"- corpus: `{args.corpus}` ({len(files)} files, {len(repos)} repos)",
           f"- command: `{info['command']}`", ""]
     md += [tb.md() + "\n" for tb in tables]
