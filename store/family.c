@@ -35,8 +35,9 @@
 #include "store/safetensors.h"
 
 #define CANDIDATE_TENSORS 64	/* largest tensors looked up by name */
-#define CANDIDATE_REPOS 8	/* measured candidates */
-#define SAMPLE_TENSORS 4	/* tensors sampled per candidate */
+#define CANDIDATE_REPOS 24	/* measured candidates */
+#define SAMPLE_TENSORS 2	/* tensors sampled per candidate */
+#define SAMPLE_ELEMS 16384	/* of each: sigma of the correlation ~0.008 */
 #define MIN_TENSOR_BYTES 4096
 #define HINT_MARGIN 0.05
 /* Correlation of the sampled values: models trained apart measure within
@@ -281,6 +282,8 @@ static int measure(struct store_ingest *in, int fd, struct st_tensor **big, size
 			n = DELTA_BLOCK_MAX / esz;
 		if (n > (t->end - t->begin) / esz)
 			n = (size_t)((t->end - t->begin) / esz);
+		if (n > SAMPLE_ELEMS)
+			n = SAMPLE_ELEMS;
 		rc = hz_pread_all(fd, in->buf, n * esz, t->begin);
 		if (rc)
 			return rc;

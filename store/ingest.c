@@ -226,7 +226,7 @@ static int read_at(int fd, void *buf, size_t n, uint64_t off, const char *path)
 static int encode_segment(struct store_ingest *in, int fd, const char *path,
 			  const struct pend_seg *seg, struct pend_object *o,
 			  XXH128_hash_t expect, const struct base_tensor *base,
-			  const uint8_t *vbase, bool moments)
+			  const uint8_t *vbase)
 {
 	struct store *s = in->s;
 	XXH3_state_t *xs = XXH3_createState();
@@ -256,8 +256,6 @@ static int encode_segment(struct store_ingest *in, int fd, const char *path,
 		if (rc)
 			goto out;
 		XXH3_128bits_update(xs, in->buf, n);
-		if (moments)
-			transform_moments(in->buf, seg->dtype, n / esz, &o->sum, &o->sumsq);
 		if (vbase) { /* the transposed base, whole, in memory */
 			base_len = n;
 			base_dt = seg->dtype;
@@ -328,7 +326,7 @@ static int encode_tensor(struct store_ingest *in, int fd, const char *path,
 	int rc = 0;
 
 	if (!sg->t)
-		return encode_segment(in, fd, path, sg, o, expect, &base, NULL, false);
+		return encode_segment(in, fd, path, sg, o, expect, &base, NULL);
 	rc = family_tensor_base(in, sg->t, &base);
 	if (rc)
 		return rc;
@@ -339,7 +337,7 @@ static int encode_tensor(struct store_ingest *in, int fd, const char *path,
 			return hz_error_set(HZ_ENOMEM, "out of memory");
 		rc = read_at(fd, data, (size_t)sg->length, sg->file_off, path);
 		if (!rc)
-			rc = transform_find(in, data, sg->t, &tr, &vbase);
+			rc = transform_find(in, data, sg->t, &tr, &vbase, &o->sum, &o->sumsq);
 		free(data);
 		if (!rc && tr.base)
 			rc = transform_json(&tr, &o->transform);
@@ -353,8 +351,7 @@ static int encode_tensor(struct store_ingest *in, int fd, const char *path,
 		base.dtype = sg->dtype;
 		base.size = sg->length;
 	}
-	rc = encode_segment(in, fd, path, sg, o, expect, &base, vbase,
-			    eligible && !base.obj);
+	rc = encode_segment(in, fd, path, sg, o, expect, &base, vbase);
 	free(vbase);
 	if (!rc && tr.base && o->base_obj && tr.equal > in->layout_score) {
 		in->layout_base = tr.base;

@@ -152,9 +152,10 @@ bool transform_eligible(int dtype, uint64_t nbytes);
 void transform_moments(const uint8_t *p, int dtype, size_t n, double *sum, double *sumsq);
 /* Looks for a stored tensor that data (all of tensor t) equals, in at
  * least half of its elements, after a permutation of axes; on success
- * out->base != 0 and *vbase is the transposed base (malloc'd). */
+ * out->base != 0 and *vbase is the transposed base (malloc'd).  Sets the
+ * value moments of data either way. */
 int transform_find(struct store_ingest *in, const uint8_t *data, const struct st_tensor *t,
-		   struct transform *out, uint8_t **vbase);
+		   struct transform *out, uint8_t **vbase, double *msum, double *msumsq);
 /* The JSON stored in objects.transform (malloc'd). */
 int transform_json(const struct transform *tr, char **out);
 

@@ -21,10 +21,12 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "delta/delta.h"
@@ -42,16 +44,58 @@ bool transform_eligible(int dtype, uint64_t nbytes)
 	       nbytes <= TRANSFORM_MAX && nbytes / esz >= TRANSFORM_MIN_ELEMS;
 }
 
+/* F16 values by bit pattern, built once (read-only afterwards). */
+static float f16_table[65536];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_init(void)
+{
+	for (uint32_t h = 0; h < 65536; h++) {
+		uint8_t b[2] = { (uint8_t)h, (uint8_t)(h >> 8) };
+
+		f16_table[h] = (float)family_value(b, HZ_DT_F16, 0);
+	}
+}
+
+/* Sums in four lanes so that the loops vectorise; non-finite values are
+ * skipped (v - v is NaN for them). */
+#define MOMENTS_LOOP(load)                                                     \
+	for (size_t i = 0; i < n; i++) {                                      \
+		double v = (load);                                            \
+		if (v - v == 0) {                                              \
+			s[i & 3] += v;                                         \
+			q[i & 3] += v * v;                                     \
+		}                                                              \
+	}
+
 void transform_moments(const uint8_t *p, int dtype, size_t n, double *sum, double *sumsq)
 {
-	for (size_t i = 0; i < n; i++) {
-		double v = family_value(p, dtype, i);
+	double s[4] = { 0 }, q[4] = { 0 };
 
-		if (isfinite(v)) {
-			*sum += v;
-			*sumsq += v * v;
-		}
+	switch (dtype) {
+	case HZ_DT_F32: {
+		const float *f = (const float *)(const void *)p; /* little-endian host */
+
+		MOMENTS_LOOP(f[i])
+		break;
 	}
+	case HZ_DT_BF16: {
+		uint32_t u;
+		float f;
+
+		MOMENTS_LOOP((u = (uint32_t)hz_load16(p + 2 * i) << 16, memcpy(&f, &u, 4), f))
+		break;
+	}
+	case HZ_DT_F16:
+		pthread_once(&f16_once, f16_table_init);
+		MOMENTS_LOOP(f16_table[hz_load16(p + 2 * i)])
+		break;
+	default:
+		MOMENTS_LOOP(family_value(p, dtype, i))
+		break;
+	}
+	*sum += s[0] + s[1] + s[2] + s[3];
+	*sumsq += q[0] + q[1] + q[2] + q[3];
 }
 
 /* Parses "[a,b,...]" into shape; returns ndim or -1. */
@@ -155,7 +199,7 @@ static bool next_perm(unsigned *p, int n)
 }
 
 int transform_find(struct store_ingest *in, const uint8_t *data, const struct st_tensor *t,
-		   struct transform *out, uint8_t **vbase)
+		   struct transform *out, uint8_t **vbase, double *msum, double *msumsq)
 {
 	struct store *s = in->s;
 	size_t esz = hz_dtype_size(t->dtype), n = (size_t)((t->end - t->begin) / esz);
@@ -168,6 +212,8 @@ int transform_find(struct store_ingest *in, const uint8_t *data, const struct st
 	memset(out, 0, sizeof(*out));
 	*vbase = NULL;
 	transform_moments(data, t->dtype, n, &sum, &sumsq);
+	*msum = sum;
+	*msumsq = sumsq;
 	rc = db_prepare(s, &st, "SELECT object_id, shape, sum, sumsq FROM tensor_moments"
 				" WHERE nelem = ? AND dtype = ?");
 	if (rc)
