@@ -211,8 +211,13 @@ double delta_hist_cost(const uint32_t h[256], size_t n);
 int delta_rans_normalize(uint16_t f[256], const uint32_t c[256], int scale);
 /* log2 of the number of interleaved states the encoder uses for n symbols. */
 int delta_rans_lways(size_t n);
-/* Enables (default where the CPU has it) or disables the AVX2 decoder. */
+/*
+ * Enables (default where the CPU has it) or disables the AVX2 paths: the
+ * rANS decoders, and the XOR of a block with a rounded F32 base.
+ */
 void delta_rans_simd(bool on);
+/* True if the AVX2 paths may run: the CPU has AVX2, and they are enabled. */
+bool delta_have_avx2(void);
 /* The scale (log2 of the table size) the encoder uses for n symbols. */
 int delta_rans_scale(size_t n);
 /* The size delta_rans0_encode will produce for counts h, table f, +-2. */

@@ -68,6 +68,11 @@ static bool have_avx2(void)
 #endif
 }
 
+bool delta_have_avx2(void)
+{
+	return have_avx2();
+}
+
 /*
  * log2 of the number of states the encoder uses for n symbols: 4 bytes of
  * final state per 1024 symbols or more, at most 32 (16 and 32 states use

@@ -18,7 +18,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define XOR_AVX2 1
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -160,6 +163,80 @@ static inline __m128i f16x4(__m128i x)
 }
 #endif
 
+#ifdef XOR_AVX2
+/* bf16x4 and f16x4 on 8 lanes. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+bf16x8(__m256i x)
+{
+	__m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16),
+				       _mm256_set1_epi32(1));
+	__m256i r = _mm256_srai_epi32(
+		_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)),
+				 lsb),
+		16);
+	__m256i a = _mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff));
+	__m256i nan = _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7f800000));
+	__m256i q = _mm256_or_si256(_mm256_srai_epi32(x, 16),
+				    _mm256_set1_epi32(0x40));
+
+	return _mm256_blendv_epi8(r, q, nan);
+}
+
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+f16x8(__m256i x)
+{
+	const __m256i half = _mm256_set1_epi32(0x3f000000);
+	__m256i sign = _mm256_and_si256(x, _mm256_set1_epi32((int)0x80000000u));
+	__m256i a = _mm256_xor_si256(x, sign);
+	__m256i big = _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x477fffff));
+	__m256i nan = _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7f800000));
+	__m256i bigv = _mm256_or_si256(_mm256_set1_epi32(0x7c00),
+				       _mm256_and_si256(nan,
+							_mm256_set1_epi32(0x200)));
+	__m256i sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x38800000), a);
+	__m256i subv = _mm256_sub_epi32(
+		_mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(a),
+						  _mm256_castsi256_ps(half))),
+		half);
+	__m256i odd = _mm256_and_si256(_mm256_srli_epi32(a, 13),
+				       _mm256_set1_epi32(1));
+	__m256i norm = _mm256_srli_epi32(
+		_mm256_add_epi32(_mm256_add_epi32(a, _mm256_set1_epi32(
+							     (int)0xc8000fffu)),
+				 odd),
+		13);
+	__m256i r = _mm256_blendv_epi8(norm, subv, sub);
+
+	r = _mm256_blendv_epi8(r, bigv, big);
+	return _mm256_or_si256(r, _mm256_srai_epi32(sign, 16));
+}
+
+/* The AVX2 body of xor_narrow: 16 elements a round; returns the count. */
+__attribute__((target("avx2"))) static size_t
+xor_narrow_avx2(uint8_t *dst, const uint8_t *a, const uint8_t *base, size_t n,
+		bool f16)
+{
+	size_t i = 0;
+
+	for (; i + 16 <= n; i += 16) {
+		__m256i b0 = _mm256_loadu_si256((const __m256i *)(base + 4 * i));
+		__m256i b1 = _mm256_loadu_si256(
+			(const __m256i *)(base + 4 * i + 32));
+		__m256i v = _mm256_loadu_si256((const __m256i *)(a + 2 * i));
+
+		if (f16)
+			b0 = _mm256_packs_epi32(f16x8(b0), f16x8(b1));
+		else
+			b0 = _mm256_packs_epi32(bf16x8(b0), bf16x8(b1));
+		/* packs works within 128-bit lanes: put the quarters back */
+		b0 = _mm256_permute4x64_epi64(b0, 0xd8);
+		_mm256_storeu_si256((__m256i *)(dst + 2 * i),
+				    _mm256_xor_si256(v, b0));
+	}
+	return i;
+}
+#endif
+
 /* dst[0..len) = a ^ b, bytewise; dst may be a. */
 static void xor_bytes(uint8_t *dst, const uint8_t *a, const uint8_t *b,
 		      size_t len)
@@ -201,6 +278,11 @@ xor_narrow(uint8_t *dst, const uint8_t *a, const uint8_t *base, size_t n,
 {
 	size_t i = 0;
 
+#ifdef XOR_AVX2
+	if (delta_have_avx2())
+		i = f16 ? xor_narrow_avx2(dst, a, base, n, true)
+			: xor_narrow_avx2(dst, a, base, n, false);
+#endif
 #ifdef __SSE2__
 	for (; i + 8 <= n; i += 8) {
 		__m128i b0 = _mm_loadu_si128((const __m128i *)(base + 4 * i));
