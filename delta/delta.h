@@ -130,8 +130,9 @@ int delta_xor_supported(int dt, int base_dt);
  * (for accounting), *used_base to 1 if the block written is codec 3 (it
  * then needs the same base bytes, base_len and base_dt to decode), else
  * 0; either pointer may be NULL.  base may be NULL (plain coding; base_dt
- * is then ignored).  Returns 0, HZ_EINVAL (bad arguments, unsupported
- * pair, base_len not whole elements), HZ_ENOMEM or HZ_ERROR.
+ * is then ignored).  src and base must not overlap out.  Returns 0,
+ * HZ_EINVAL (bad arguments, unsupported pair, base_len not whole
+ * elements), HZ_ENOMEM or HZ_ERROR.
  */
 int delta_block_encode_base(struct delta_ctx *ctx, uint8_t *out, size_t *out_len,
 			    size_t *plain_len, int *used_base, const uint8_t *src,

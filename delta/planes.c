@@ -512,8 +512,11 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 	}
 	if (nsym > 1 && (mask & 1u << DELTA_PC_SPARSE) &&
 	    n - h[0] <= n / DELTA_SPARSE_DIV) {
+		/* not rans1: its plan would overwrite this plane's in w1 */
 		rc = sparse_encode(ctx, out + PREC_HDR, room, &clen, p, n,
-				   n - h[0], mask & ~(1u << DELTA_PC_SPARSE));
+				   n - h[0],
+				   mask & ~(1u << DELTA_PC_SPARSE |
+					    1u << DELTA_PC_RANS1));
 		if (rc < 0)
 			return rc;
 		if (!rc && clen <= best_size + best_size / SPARSE_SLACK) {

@@ -452,7 +452,7 @@ int delta_xor_codec_decode(struct delta_ctx *ctx, uint8_t *out,
 	if (len < XOR_HDR)
 		return corrupt("xor payload is truncated");
 	if (!delta_xor_supported(dt, src[0]))
-		return corrupt("xor block has an unsupported base dtype");
+		return corrupt("xor block of an unsupported dtype pair");
 	if (src[0] != base->dt)
 		return hz_error_set(HZ_ECORRUPT,
 				    "corrupt block: coded against a %s base, given %s",
