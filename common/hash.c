@@ -37,6 +37,11 @@ void hz_sha256_final(struct hz_sha256 *ctx, uint8_t out[HZ_SHA256_LEN])
 	SHA256_Init(ctx->md);
 }
 
+void hz_sha1(uint8_t out[HZ_SHA1_LEN], const void *p, size_t n)
+{
+	SHA1(p, n, out);
+}
+
 void hz_sha256_release(struct hz_sha256 *ctx)
 {
 	free(ctx->md);

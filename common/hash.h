@@ -27,6 +27,12 @@ void hz_sha256_release(struct hz_sha256 *ctx);
 /* One-shot digest. */
 void hz_sha256(uint8_t out[HZ_SHA256_LEN], const void *p, size_t n);
 
+#define HZ_SHA1_LEN 20
+
+/* One-shot SHA-1: only for git object ids the hub API reports (the oid of
+ * a file's LFS pointer), never for integrity. */
+void hz_sha1(uint8_t out[HZ_SHA1_LEN], const void *p, size_t n);
+
 /* XXH3-64 of p[0..n) with seed 0. */
 uint64_t hz_xxh3(const void *p, size_t n);
 

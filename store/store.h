@@ -184,6 +184,94 @@ struct store_gc_result {
  */
 int store_gc(struct store *s, struct store_gc_result *out);
 
+/* ---- repos: creation, type, visibility, history ----------------------- */
+
+enum { STORE_REPO_MODEL = 0, STORE_REPO_DATASET = 1 };
+
+struct store_repo_info {
+	int type;		/* STORE_REPO_MODEL or STORE_REPO_DATASET */
+	int is_private;		/* visible only to tokens that may read it */
+	int64_t created_at;
+};
+
+/*
+ * Creates an empty repo (no branch yet) of the given type.  HZ_EEXISTS if
+ * a repo of that name exists (of either type), HZ_EINVAL for a bad name.
+ * Repos are also created by the first ingest into them (public models).
+ */
+int store_repo_create(struct store *s, const char *repo, int type, int is_private);
+
+/* Fills *out for repo; HZ_ENOTFOUND if there is no such repo. */
+int store_repo_info(struct store *s, struct store_repo_info *out, const char *repo);
+
+/* Makes repo private (1) or public (0); HZ_ENOTFOUND if there is none. */
+int store_repo_set_private(struct store *s, const char *repo, int is_private);
+
+/* Calls fn for every revision of repo, newest first, with its commit
+ * message (valid during the call); stops early if fn returns non-zero
+ * (returned).  HZ_ENOTFOUND if there is no such repo. */
+int store_revisions_each(struct store *s, const char *repo,
+			 int (*fn)(void *payload, const struct store_revision *rev,
+				   const char *message),
+			 void *payload);
+
+/* Calls fn for every branch of repo in name order with the commit it
+ * points at; stops early if fn returns non-zero (returned). */
+int store_refs_each(struct store *s, const char *repo,
+		    int (*fn)(void *payload, const char *name, const char *commit),
+		    void *payload);
+
+/*
+ * Opens an anonymous temporary file (read/write, already unlinked) in the
+ * store's objects/tmp/, on the same file system as the packs, to spool
+ * bytes that will be ingested with store_ingest_add_fd.  It vanishes when
+ * *out_fd is closed, even if the process dies.  The caller closes it.
+ */
+int store_spool_open(struct store *s, int *out_fd);
+
+/* ---- access tokens (store/auth.c) -------------------------------------- */
+
+#define STORE_TOKEN_PREFIX "hf_"
+#define STORE_TOKEN_LEN 37	/* "hf_" + 34 base62 characters */
+#define STORE_TOKEN_NAME_MAX 64
+#define STORE_NS_MAX 96
+
+enum { STORE_SCOPE_READ = 1, STORE_SCOPE_WRITE = 2 };
+
+struct store_token {
+	char name[STORE_TOKEN_NAME_MAX + 1];
+	char ns[STORE_NS_MAX + 1];	/* "" : every namespace */
+	int scope;			/* STORE_SCOPE_*; write implies read */
+	int64_t created_at;
+	int revoked;
+};
+
+/*
+ * Creates a token named `name` (1..64 of [A-Za-z0-9._-]) with scope
+ * STORE_SCOPE_READ or STORE_SCOPE_WRITE, limited to namespace ns (NULL or
+ * "" for all).  Writes the token (STORE_TOKEN_LEN characters and a NUL) to
+ * out: it is returned only here; the store keeps its SHA-256.  HZ_EEXISTS
+ * if the name is taken (revoked tokens keep their names), HZ_EINVAL.
+ */
+int store_token_create(struct store *s, char out[STORE_TOKEN_LEN + 1],
+		       const char *name, int scope, const char *ns);
+
+/* Calls fn for every token (revoked ones too) in name order; the struct
+ * is valid during the call.  Stops early if fn returns non-zero. */
+int store_tokens_each(struct store *s,
+		      int (*fn)(void *payload, const struct store_token *t),
+		      void *payload);
+
+/* Revokes the token `name`: HZ_ENOTFOUND if there is none. */
+int store_token_revoke(struct store *s, const char *name);
+
+/*
+ * Looks a presented token up: fills *out and returns 0 if it is a live
+ * token, HZ_ENOTFOUND if it is unknown, malformed or revoked.  The stored
+ * hash is compared in constant time.
+ */
+int store_token_check(struct store *s, struct store_token *out, const char *token);
+
 /* ---- families ---------------------------------------------------------- */
 
 struct store_family_member {
