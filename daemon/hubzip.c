@@ -19,7 +19,9 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "api/api.h"
 #include "common/hash.h"
+#include "daemon/cmd.h"
 #include "store/store.h"
 
 #define HUBZIP_VERSION "0.1.0"
@@ -38,6 +40,10 @@ static const char usage[] =
 	"  families [--json]                  model families: members, bases, similarity\n"
 	"  rm REPO                            delete a repo (its bytes go at the next gc)\n"
 	"  gc                                 delete what nothing references, free packs\n"
+	"  serve [--listen HOST:PORT] [--config FILE] ...\n"
+	"                                     the HTTP daemon (hubzip serve --help)\n"
+	"  token create NAME --scope read|write [--namespace NS]\n"
+	"  token list | token revoke NAME     access tokens for the HTTP API\n"
 	"  version\n"
 	"\n"
 	"REV is a branch (default main), a commit id or a prefix of one (7+ hex digits).\n"
@@ -665,45 +671,8 @@ static int cmd_stats(const char *dir, int argc, char **argv)
 	}
 	store_free(s);
 	if (json) {
-		json_t *repos = json_array(), *o;
+		json_t *o = api_stats_json(&st);
 
-		json_t *fams = json_array();
-
-		for (size_t i = 0; i < st.nrepos; i++)
-			json_array_append_new(repos, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}",
-				"repo", st.repo[i].repo,
-				"logical_bytes", (json_int_t)st.repo[i].logical_bytes,
-				"physical_bytes", (json_int_t)st.repo[i].physical_bytes,
-				"files", (json_int_t)st.repo[i].files,
-				"revisions", (json_int_t)st.repo[i].revisions,
-				"family", (json_int_t)st.repo[i].family));
-		for (size_t i = 0; i < st.nfamilies; i++)
-			json_array_append_new(fams, json_pack("{s:I, s:s, s:I, s:I, s:I}",
-				"family", (json_int_t)st.family[i].id, "root", st.family[i].root,
-				"members", (json_int_t)st.family[i].members,
-				"logical_bytes", (json_int_t)st.family[i].logical_bytes,
-				"physical_bytes", (json_int_t)st.family[i].physical_bytes));
-		o = json_pack("{s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I,"
-			      " s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-			"logical_bytes", (json_int_t)st.logical_bytes,
-			"physical_bytes", (json_int_t)st.physical_bytes,
-			"ratio", st.physical_bytes ? (double)st.logical_bytes / (double)st.physical_bytes : 0.0,
-			"stages",
-			"file_dedup", (json_int_t)st.saved_file_dedup,
-			"tensor_dedup", (json_int_t)st.saved_tensor_dedup,
-			"delta", (json_int_t)st.saved_delta,
-			"coding", (json_int_t)st.saved_coding,
-			"counts",
-			"repos", (json_int_t)st.repos, "revisions", (json_int_t)st.revisions,
-			"files", (json_int_t)st.files, "unique_files", (json_int_t)st.unique_files,
-			"tensors", (json_int_t)st.tensors, "unique_tensors", (json_int_t)st.unique_tensors,
-			"objects", (json_int_t)st.objects, "packs", (json_int_t)st.packs,
-			"unique_file_bytes", (json_int_t)st.unique_file_bytes,
-			"unique_object_bytes", (json_int_t)st.unique_object_bytes,
-			"pack_bytes", (json_int_t)st.pack_bytes,
-			"index_bytes", (json_int_t)st.index_bytes,
-			"repos", repos);
-		json_object_set_new(o, "families", fams);
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(o);
@@ -893,16 +862,18 @@ static int cmd_gc(const char *dir, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("HUBZIP_STORE");
-	int i = 1;
+	int i = 1, dir_explicit = dir && *dir;
 
 	if (!dir || !*dir)
 		dir = "./data";
 	while (i < argc && argv[i][0] == '-') {
 		if (!strcmp(argv[i], "--store") && i + 1 < argc) {
 			dir = argv[i + 1];
+			dir_explicit = 1;
 			i += 2;
 		} else if (!strncmp(argv[i], "--store=", 8)) {
 			dir = argv[i] + 8;
+			dir_explicit = 1;
 			i++;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage, stdout);
@@ -939,6 +910,10 @@ int main(int argc, char **argv)
 		return cmd_rm(dir, argc, argv);
 	if (!strcmp(argv[0], "gc"))
 		return cmd_gc(dir, argc, argv);
+	if (!strcmp(argv[0], "serve"))
+		return cmd_serve(dir, dir_explicit, argc, argv);
+	if (!strcmp(argv[0], "token"))
+		return cmd_token(dir, argc, argv);
 	if (!strcmp(argv[0], "version")) {
 		printf("hubzip %s\n", HUBZIP_VERSION);
 		return 0;

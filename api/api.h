@@ -1,0 +1,65 @@
+/*
+ * api/api.h - the HTTP daemon: the native REST API (/api/v1, docs/api.md)
+ * and the hub-compatible endpoints real clients use
+ * (../shared/docs/HUB-PROTOCOL.md), on libmicrohttpd.
+ *
+ * The server runs its own threads (a pool of MHD workers, each with its
+ * own store handle, opened lazily); api_server_start returns once it
+ * listens.  Errors: 0 or a negative HZ_E* code with hz_error_msg().
+ */
+#ifndef HZ_API_H
+#define HZ_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+enum { API_LOG_ERROR = 0, API_LOG_WARN = 1, API_LOG_INFO = 2, API_LOG_DEBUG = 3 };
+
+struct api_config {
+	const char *store_dir;		/* an initialised store */
+	const char *host;		/* numeric IPv4 or IPv6 address to bind */
+	unsigned port;			/* 0: any free port (see api_server_port) */
+	const char *public_url;		/* base of absolute URLs; NULL: from Host */
+	uint64_t max_upload_bytes;	/* one request body */
+	size_t max_header_bytes;	/* request line and headers */
+	unsigned max_uploads;		/* concurrent uploads; more get 503 */
+	unsigned threads;		/* MHD worker threads */
+	int log_level;			/* API_LOG_*; access lines are INFO */
+};
+
+struct api_server;
+
+/* Fills cfg with the defaults (127.0.0.1:8080, ./data, 8 threads, ...). */
+void api_config_init(struct api_config *cfg);
+
+/*
+ * Starts serving cfg->store_dir (which must exist: HZ_ENOTFOUND otherwise)
+ * on cfg->host:cfg->port.  The strings of cfg are copied.  *out is
+ * stopped and freed with api_server_stop.
+ */
+int api_server_start(struct api_server **out, const struct api_config *cfg);
+
+/* The port the server listens on (the kernel's choice for port 0). */
+unsigned api_server_port(const struct api_server *srv);
+
+/*
+ * Stops accepting, aborts requests in flight (an upload that has not
+ * committed leaves nothing: its spool file and session packs are
+ * removed), waits for the worker threads and frees everything.  NULL is
+ * a no-op.
+ */
+void api_server_stop(struct api_server *srv);
+
+/* Writes one log line (a JSON object: time, level, msg and the extra
+ * key/values of the printf-formatted message) to stderr if level is at
+ * or below the configured level.  Thread-safe. */
+void api_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void api_log_set_level(int level);
+
+/* The JSON of `hubzip stats --json` and GET /api/v1/stats (new reference). */
+json_t *api_stats_json(const struct store_stats *st);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * api/reply.c - queuing responses: common headers, JSON bodies, errors
+ * with stable codes, and the translation of store errors to HTTP.
+ */
+#include "api/api_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+int api_queue(struct api_req *req, unsigned status, struct MHD_Response *r, uint64_t len)
+{
+	if (!r) {
+		api_log(API_LOG_ERROR, "cannot create a response for %s %s", req->method,
+			req->url);
+		return 0;
+	}
+	MHD_add_response_header(r, "Server", "hubzip");
+	if (req->commit_hdr[0])
+		MHD_add_response_header(r, "X-Repo-Commit", req->commit_hdr);
+	if (req->xhdr_name && req->xhdr_value)
+		MHD_add_response_header(r, req->xhdr_name, req->xhdr_value);
+	if (MHD_queue_response(req->conn, status, r) == MHD_YES) {
+		req->queued = 1;
+		req->status = status;
+		if (!req->head)
+			req->bytes = len;
+	} else {
+		api_log(API_LOG_ERROR, "cannot queue a response for %s %s", req->method,
+			req->url);
+	}
+	MHD_destroy_response(r);
+	return 0;
+}
+
+static struct MHD_Response *json_response(json_t *v, size_t *len)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+	struct MHD_Response *r;
+
+	*len = 0;
+	if (!text)
+		return NULL;
+	*len = strlen(text);
+	r = MHD_create_response_from_buffer(*len, text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return r;
+}
+
+int api_reply_json(struct api_req *req, unsigned status, json_t *v)
+{
+	struct MHD_Response *r;
+	size_t len;
+
+	if (!v)
+		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+				       "out of memory");
+	r = json_response(v, &len);
+	json_decref(v);
+	return api_queue(req, status, r, len);
+}
+
+/* A header value cannot hold control characters. */
+static void header_safe(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+int api_reply_error(struct api_req *req, unsigned status, const char *code,
+		    const char *fmt, ...)
+{
+	struct MHD_Response *r;
+	char msg[1024];
+	json_t *v;
+	size_t len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (req->in_body) /* MHD cannot queue a reply before the body ends */
+		return api_body_fail(req, status, code, "%s", msg), 0;
+	if (status >= 500)
+		api_log(API_LOG_ERROR, "%s %s: %s: %s", req->method, req->url, code, msg);
+	if (req->style == STYLE_HUB)
+		v = json_pack("{s:s}", "error", msg);
+	else
+		v = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+	r = v ? json_response(v, &len) : NULL;
+	json_decref(v);
+	if (r) {
+		header_safe(msg);
+		MHD_add_response_header(r, "X-Error-Code", code);
+		MHD_add_response_header(r, "X-Error-Message", msg);
+		if (status == MHD_HTTP_UNAUTHORIZED)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						"Bearer realm=\"hubzip\"");
+	}
+	return api_queue(req, status, r, len);
+}
+
+int api_reply_store_error(struct api_req *req, int rc, const char *notfound_code)
+{
+	const char *msg = hz_error_msg();
+
+	switch (rc) {
+	case HZ_ENOTFOUND:
+		return api_reply_error(req, MHD_HTTP_NOT_FOUND, notfound_code, "%s", msg);
+	case HZ_EINVAL:
+		return api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s", msg);
+	case HZ_EEXISTS:
+		return api_reply_error(req, MHD_HTTP_CONFLICT, "Conflict", "%s", msg);
+	case HZ_EUNSUPPORTED:
+		return api_reply_error(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "Unsupported",
+				       "%s", msg);
+	case HZ_ENOSPC:
+		return api_reply_error(req, MHD_HTTP_INSUFFICIENT_STORAGE,
+				       "InsufficientStorage", "%s", msg);
+	case HZ_ECORRUPT:
+		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "Corrupt", "%s",
+				       msg);
+	default:
+		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+				       "%s", msg);
+	}
+}
+
+void api_iso_time(char *out, size_t n, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}

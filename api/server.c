@@ -1,0 +1,561 @@
+/*
+ * api/server.c - the libmicrohttpd daemon: a pool of worker threads (each
+ * polls its own connections with epoll and owns one store handle, opened
+ * on its first request), request bodies streamed to the handlers, one
+ * JSON access-log line per request, and shutdown that aborts uploads.
+ *
+ * A request's callbacks (headers, body chunks, the response reader, the
+ * completion) all run on the worker thread that owns its connection, so
+ * the thread's store is never shared.
+ */
+#include "api/api_int.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/error.h"
+#include "common/fs.h"
+
+static _Thread_local struct store *tl_store;
+static _Thread_local const struct api_server *tl_srv;
+static atomic_int log_level = API_LOG_INFO;
+
+void api_config_init(struct api_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->store_dir = "./data";
+	cfg->host = "127.0.0.1";
+	cfg->port = 8080;
+	cfg->max_upload_bytes = 64ull << 30;
+	cfg->max_header_bytes = 64u << 10;
+	cfg->max_uploads = 8;
+	cfg->threads = 8;
+	cfg->log_level = API_LOG_INFO;
+}
+
+/* ---- logging ----------------------------------------------------------- */
+
+void api_log_set_level(int level)
+{
+	atomic_store(&log_level, level);
+}
+
+static void now_iso(char *out, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t k;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static void log_json(json_t *o)
+{
+	char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+
+	if (line) {
+		fprintf(stderr, "%s\n", line);
+		free(line);
+	}
+}
+
+void api_log(int level, const char *fmt, ...)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+	char msg[1024], t[40];
+	json_t *o;
+	va_list ap;
+
+	if (level > atomic_load(&log_level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	now_iso(t, sizeof(t));
+	o = json_pack("{s:s, s:s, s:s}", "time", t, "level",
+		      names[level < 0 ? 0 : level > 3 ? 3 : level], "msg", msg);
+	if (o)
+		log_json(o);
+	json_decref(o);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	api_log(API_LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+static void log_access(struct api_req *req, enum MHD_RequestTerminationCode toe)
+{
+	struct timespec t1;
+	char t[40];
+	double ms;
+	json_t *o;
+
+	if (API_LOG_INFO > atomic_load(&log_level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
+	     (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
+	now_iso(t, sizeof(t));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s}", "time", t, "level",
+		      "info", "method", req->method, "path", req->url ? req->url : "",
+		      "status", (int)req->status, "bytes", (json_int_t)req->bytes,
+		      "body_bytes", (json_int_t)req->body_total, "duration_ms", ms,
+		      "remote", req->remote);
+	if (!o)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		json_object_set_new(o, "aborted", json_true());
+	if (req->has_token)
+		json_object_set_new(o, "token", json_string(req->tok.name));
+	log_json(o);
+	json_decref(o);
+}
+
+/* ---- per-thread stores ------------------------------------------------- */
+
+static int thread_store(struct api_server *srv, struct store **out)
+{
+	struct store *s;
+	int rc;
+
+	if (tl_store && tl_srv == srv) {
+		*out = tl_store;
+		return 0;
+	}
+	rc = store_open(&s, srv->store_dir, 0);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&srv->lock);
+	if (srv->nstores == srv->cap) {
+		size_t cap = srv->cap ? srv->cap * 2 : 16;
+		struct store **v = realloc(srv->stores, cap * sizeof(*v));
+
+		if (!v) {
+			pthread_mutex_unlock(&srv->lock);
+			store_free(s);
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		}
+		srv->stores = v;
+		srv->cap = cap;
+	}
+	srv->stores[srv->nstores++] = s;
+	pthread_mutex_unlock(&srv->lock);
+	tl_store = s;
+	tl_srv = srv;
+	*out = s;
+	return 0;
+}
+
+/* ---- request helpers --------------------------------------------------- */
+
+const char *api_header(struct api_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+char *api_query(struct api_req *req, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+	char *out = NULL;
+
+	if (!v)
+		return NULL;
+	if (http_pct_decode(&out, v, strlen(v), 1))
+		return NULL;
+	return out;
+}
+
+char *api_base_url(struct api_req *req)
+{
+	const char *host;
+	size_t n;
+	char *s;
+
+	if (req->srv->public_url)
+		return hz_strdup(req->srv->public_url);
+	host = api_header(req, MHD_HTTP_HEADER_HOST);
+	if (host && *host && strlen(host) < 256 && !strpbrk(host, "/\\ <>\"")) {
+		n = strlen(host) + 8;
+		s = malloc(n);
+		if (s)
+			snprintf(s, n, "http://%s", host);
+		return s;
+	}
+	n = strlen(req->srv->host) + 32;
+	s = malloc(n);
+	if (s)
+		snprintf(s, n, strchr(req->srv->host, ':') ? "http://[%s]:%u" : "http://%s:%u",
+			 req->srv->host, req->srv->port);
+	return s;
+}
+
+int api_upload_slot(struct api_req *req)
+{
+	unsigned n = atomic_fetch_add(&req->srv->uploads, 1) + 1;
+
+	if (n > req->srv->cfg.max_uploads) {
+		atomic_fetch_sub(&req->srv->uploads, 1);
+		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "TooManyUploads",
+				"%u uploads are in progress; retry later",
+				req->srv->cfg.max_uploads);
+		return -1;
+	}
+	req->upload_slot = 1;
+	return 0;
+}
+
+int api_body_fail(struct api_req *req, unsigned status, const char *code,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (req->body_failed)
+		return -1;
+	req->body_failed = 1;
+	req->fail_status = status;
+	req->fail_code = code;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(req->fail_msg, sizeof(req->fail_msg), fmt, ap);
+		va_end(ap);
+	} else {
+		snprintf(req->fail_msg, sizeof(req->fail_msg), "%s", hz_error_msg());
+	}
+	return -1;
+}
+
+struct hdr_sum {
+	size_t bytes;
+};
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	struct hdr_sum *h = cls;
+
+	(void)kind;
+	h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static void remote_addr(struct api_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(req->remote, sizeof(req->remote), "-");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			  req->remote, sizeof(req->remote));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  req->remote, sizeof(req->remote));
+}
+
+static void req_route(struct api_req *req)
+{
+	req->routed = 1;
+	api_auth_identify(req);
+	api_route(req);
+}
+
+/* The first call, with the headers: check, parse, and maybe route. */
+static void req_begin(struct api_req *req, const char *url)
+{
+	struct hdr_sum hs = { strlen(url) + strlen(req->method) + 16 };
+	const char *cl;
+	int rc;
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hs);
+	if (hs.bytes > req->srv->cfg.max_header_bytes) {
+		api_reply_error(req, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+				"HeadersTooLarge", "request headers exceed %zu bytes",
+				req->srv->cfg.max_header_bytes);
+		return;
+	}
+	if (atomic_load(&req->srv->stopping)) {
+		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
+				"the server is shutting down");
+		return;
+	}
+	cl = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > req->srv->cfg.max_upload_bytes) {
+		api_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "PayloadTooLarge",
+				"the body exceeds the limit of %llu bytes",
+				(unsigned long long)req->srv->cfg.max_upload_bytes);
+		return;
+	}
+	rc = http_path_split(&req->path, url);
+	if (rc) {
+		api_reply_error(req, rc == HZ_ENOMEM ? 500 : MHD_HTTP_BAD_REQUEST,
+				rc == HZ_ENOMEM ? "InternalError" : "InvalidPath", "%s",
+				hz_error_msg());
+		return;
+	}
+	rc = thread_store(req->srv, &req->s);
+	if (rc) {
+		api_log(API_LOG_ERROR, "cannot open store '%s': %s", req->srv->store_dir,
+			hz_error_msg());
+		api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+				"cannot open the store");
+		return;
+	}
+	/* a reply queued now (before the body) makes MHD close the
+	 * connection: requests without a body are routed on the last call,
+	 * keeping the connection alive; uploads now, so that they can be
+	 * refused before their bytes are read */
+	if (api_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (cl && strcmp(cl, "0")))
+		req_route(req);
+}
+
+/* A chunk of the body. */
+static enum MHD_Result req_body(struct api_req *req, const char *data, size_t n)
+{
+	req->body_total += n;
+	if (req->body_failed)
+		return MHD_YES;
+	if (req->body_total > req->srv->cfg.max_upload_bytes) {
+		/* cannot reply before the body ends: drop the connection */
+		api_log(API_LOG_WARN, "body of %s %s over the limit: closing", req->method,
+			req->url);
+		return MHD_NO;
+	}
+	if (req->body_fn) {
+		req->in_body = 1;
+		req->body_fn(req, data, n);
+		req->in_body = 0;
+		return MHD_YES;
+	}
+	if (req->body_max) {
+		if (req->body_len + n > req->body_max) {
+			api_body_fail(req, MHD_HTTP_CONTENT_TOO_LARGE, "PayloadTooLarge",
+				      "the body exceeds %zu bytes", req->body_max);
+			return MHD_YES;
+		}
+		if (!req->body) {
+			req->body = malloc(req->body_max + 1);
+			if (!req->body) {
+				api_body_fail(req, 500, "InternalError", "out of memory");
+				return MHD_YES;
+			}
+		}
+		memcpy(req->body + req->body_len, data, n);
+		req->body_len += n;
+		req->body[req->body_len] = '\0';
+	}
+	/* a body nobody asked for is ignored */
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct api_server *srv = cls;
+	struct api_req *req = *con_cls;
+
+	(void)version;
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+		clock_gettime(CLOCK_MONOTONIC, &req->t0);
+		req->srv = srv;
+		req->conn = conn;
+		req->method = method;
+		req->head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
+		req->url = hz_strdup(url);
+		remote_addr(req);
+		if (!req->url)
+			return MHD_NO;
+		req_begin(req, url);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		return req->queued ? MHD_YES : req_body(req, upload_data, n);
+	}
+	if (req->queued)
+		return MHD_YES;
+	if (!req->routed)
+		req_route(req);
+	if (req->queued)
+		return MHD_YES;
+	if (req->body_failed)
+		api_reply_error(req, req->fail_status, req->fail_code, "%s", req->fail_msg);
+	else if (req->done_fn)
+		req->done_fn(req);
+	if (!req->queued)
+		api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+				"no reply");
+	return MHD_YES;
+}
+
+static void req_free(struct api_req *req)
+{
+	if (req->free_fn)
+		req->free_fn(req);
+	if (req->upload_slot)
+		atomic_fetch_sub(&req->srv->uploads, 1);
+	http_path_release(&req->path);
+	free(req->rest);
+	free(req->xhdr_value);
+	free(req->body);
+	free(req->url);
+	free(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_req *req = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (!req)
+		return;
+	if (!req->queued && !req->status)
+		req->status = 499; /* closed before a reply, as nginx logs it */
+	log_access(req, toe);
+	req_free(req);
+	*con_cls = NULL;
+}
+
+/* The identity: segments are decoded one by one in http.c. */
+static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+/* ---- start / stop ------------------------------------------------------ */
+
+int api_server_start(struct api_server **out, const struct api_config *cfg)
+{
+	struct api_server *srv;
+	struct sockaddr_storage ss;
+	struct store *probe = NULL;
+	const union MHD_DaemonInfo *di;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	const char *host = cfg->host;
+	size_t mem;
+	int rc;
+
+	*out = NULL;
+	memset(&ss, 0, sizeof(ss));
+	if (!strcmp(host, "localhost"))
+		host = "127.0.0.1";
+	if (cfg->port > 65535)
+		return hz_error_set(HZ_EINVAL, "invalid port %u", cfg->port);
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)cfg->port);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)cfg->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		return hz_error_set(HZ_EINVAL, "invalid listen address '%s' (a numeric IPv4"
+				    " or IPv6 address)", cfg->host);
+	}
+	/* open once here: a missing store or a failed migration is reported
+	 * before the first request */
+	rc = store_open(&probe, cfg->store_dir, 0);
+	store_free(probe);
+	if (rc)
+		return rc;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	srv->cfg = *cfg;
+	srv->store_dir = hz_strdup(cfg->store_dir);
+	srv->host = hz_strdup(host);
+	if (cfg->public_url && *cfg->public_url) {
+		size_t n = strlen(cfg->public_url);
+
+		srv->public_url = hz_strdup(cfg->public_url);
+		while (srv->public_url && n && srv->public_url[n - 1] == '/')
+			srv->public_url[--n] = '\0';
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	if (!srv->store_dir || !srv->host || (cfg->public_url && *cfg->public_url &&
+					      !srv->public_url)) {
+		api_server_stop(srv);
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	}
+	srv->cfg.store_dir = srv->store_dir;
+	srv->cfg.host = srv->host;
+	srv->cfg.public_url = srv->public_url;
+	if (!srv->cfg.threads)
+		srv->cfg.threads = 1;
+	if (!srv->cfg.max_uploads)
+		srv->cfg.max_uploads = 1;
+	api_log_set_level(cfg->log_level);
+	/* headers and the body chunks MHD hands over share this pool */
+	mem = srv->cfg.max_header_bytes + (256u << 10);
+	srv->mhd = MHD_start_daemon(
+		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+		MHD_OPTION_END);
+	if (!srv->mhd) {
+		api_server_stop(srv);
+		return hz_error_set(HZ_ERROR, "cannot listen on %s:%u (address in use?)",
+				    cfg->host, cfg->port);
+	}
+	di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di && di->port ? di->port : cfg->port;
+	*out = srv;
+	return 0;
+}
+
+unsigned api_server_port(const struct api_server *srv)
+{
+	return srv->port;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (!srv)
+		return;
+	atomic_store(&srv->stopping, 1);
+	/* closes the listening socket and every connection; each request's
+	 * completion callback aborts what it had in flight */
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	for (size_t i = 0; i < srv->nstores; i++)
+		store_free(srv->stores[i]);
+	free(srv->stores);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv->store_dir);
+	free(srv->host);
+	free(srv->public_url);
+	free(srv);
+}

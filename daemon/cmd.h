@@ -1,0 +1,13 @@
+/*
+ * daemon/cmd.h - the commands that live in their own files.
+ */
+#ifndef HZ_DAEMON_CMD_H
+#define HZ_DAEMON_CMD_H
+
+/* `serve`: store_dir is --store or $HUBZIP_STORE when store_explicit,
+ * else the default (a config file's `store` then wins). */
+int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv);
+/* `token create|list|revoke`. */
+int cmd_token(const char *store_dir, int argc, char **argv);
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * daemon/serve.c - `hubzip serve`: configuration (defaults < config file <
+ * environment < flags), signals, the first-start admin token, and the
+ * HTTP server of api/ until SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "common/error.h"
+#include "common/fs.h"
+#include "daemon/cmd.h"
+#include "store/store.h"
+
+static const char serve_usage[] =
+	"usage: hubzip [--store DIR] serve [--listen HOST:PORT] [--config FILE]\n"
+	"         [--public-url URL] [--threads N] [--max-upload-bytes N]\n"
+	"         [--max-header-bytes N] [--max-uploads N] [--log-level LEVEL]\n"
+	"\n"
+	"Each option is also a config file key (key = value, '_' for '-') and an\n"
+	"environment variable (HUBZIP_LISTEN, HUBZIP_PUBLIC_URL, HUBZIP_THREADS, ...;\n"
+	"HUBZIP_CONFIG names the file).  Flags win over the environment, which wins\n"
+	"over the file.  Sizes take K, M, G, T suffixes (powers of 1024).\n";
+
+struct settings {
+	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
+		*max_uploads, *log_level;
+};
+
+static const struct key {
+	const char *name;	/* config key; the flag is --name with '-' */
+	const char *env;
+	size_t off;
+} keys[] = {
+	{ "listen", "HUBZIP_LISTEN", offsetof(struct settings, listen) },
+	{ "store", NULL, offsetof(struct settings, store) },
+	{ "public_url", "HUBZIP_PUBLIC_URL", offsetof(struct settings, public_url) },
+	{ "threads", "HUBZIP_THREADS", offsetof(struct settings, threads) },
+	{ "max_upload_bytes", "HUBZIP_MAX_UPLOAD_BYTES",
+	  offsetof(struct settings, max_upload_bytes) },
+	{ "max_header_bytes", "HUBZIP_MAX_HEADER_BYTES",
+	  offsetof(struct settings, max_header_bytes) },
+	{ "max_uploads", "HUBZIP_MAX_UPLOADS", offsetof(struct settings, max_uploads) },
+	{ "log_level", "HUBZIP_LOG_LEVEL", offsetof(struct settings, log_level) },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static char **slot(struct settings *s, const struct key *k)
+{
+	return (char **)(void *)((char *)s + k->off);
+}
+
+static const struct key *key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+static int set(struct settings *s, const struct key *k, const char *v)
+{
+	char *c = hz_strdup(v);
+
+	if (!c)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	free(*slot(s, k));
+	*slot(s, k) = c;
+	return 0;
+}
+
+static void settings_release(struct settings *s)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		free(*slot(s, &keys[i]));
+}
+
+static char *trim(char *p)
+{
+	char *e;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	e = p + strlen(p);
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return p;
+}
+
+/* key = value lines; '#' starts a comment; values may be "quoted". */
+static int read_config(struct settings *s, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int lineno = 0, rc = 0;
+
+	if (!f)
+		return hz_error_set_errno(HZ_EINVAL, "cannot open config file '%s'", path);
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *p = trim(line), *eq, *k, *v;
+		const struct key *key;
+		size_t n;
+
+		lineno++;
+		if (!*p || *p == '#')
+			continue;
+		eq = strchr(p, '=');
+		if (!eq) {
+			rc = hz_error_set(HZ_EINVAL, "%s:%d: expected key = value", path, lineno);
+			break;
+		}
+		*eq = '\0';
+		k = trim(p);
+		v = trim(eq + 1);
+		n = strlen(v);
+		if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+			v[n - 1] = '\0';
+			v++;
+		}
+		for (char *c = k; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		key = key_find(k);
+		if (!key)
+			rc = hz_error_set(HZ_EINVAL, "%s:%d: unknown key '%s'", path, lineno, k);
+		else
+			rc = set(s, key, v);
+	}
+	fclose(f);
+	return rc;
+}
+
+static int parse_size(const char *name, const char *v, uint64_t *out)
+{
+	char *e;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(v, &e, 10);
+	if (errno || e == v)
+		goto bad;
+	switch (*e) {
+	case 'k': case 'K': n <<= 10; e++; break;
+	case 'm': case 'M': n <<= 20; e++; break;
+	case 'g': case 'G': n <<= 30; e++; break;
+	case 't': case 'T': n <<= 40; e++; break;
+	default: break;
+	}
+	if (*e == 'i' || *e == 'B' || *e == 'b')
+		e += (*e == 'i' && e[1] == 'B') ? 2 : 1;
+	if (*e)
+		goto bad;
+	*out = n;
+	return 0;
+bad:
+	return hz_error_set(HZ_EINVAL, "invalid %s '%s'", name, v);
+}
+
+/* "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT". */
+static int parse_listen(const char *v, char **host, unsigned *port)
+{
+	const char *colon = strrchr(v, ':');
+	const char *h = v, *p = colon ? colon + 1 : v;
+	size_t hl = colon ? (size_t)(colon - v) : 0;
+	char *end;
+	unsigned long n;
+
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	n = strtoul(p, &end, 10);
+	if (!*p || *end || n > 65535)
+		return hz_error_set(HZ_EINVAL, "invalid listen address '%s' (HOST:PORT)", v);
+	*port = (unsigned)n;
+	*host = hl ? strndup(h, hl) : hz_strdup("127.0.0.1");
+	return *host ? 0 : hz_error_set(HZ_ENOMEM, "out of memory");
+}
+
+static int parse_level(const char *v, int *out)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+
+	for (int i = 0; i < 4; i++)
+		if (!strcasecmp(v, names[i])) {
+			*out = i;
+			return 0;
+		}
+	return hz_error_set(HZ_EINVAL, "invalid log level '%s' (error, warn, info, debug)", v);
+}
+
+/* Creates an admin token the first time a store is served, and prints it
+ * once: only its hash is kept. */
+static int count_token(void *payload, const struct store_token *t)
+{
+	(void)t;
+	(*(int *)payload)++;
+	return 0;
+}
+
+static int first_start(const char *dir)
+{
+	struct store *s = NULL;
+	char tok[STORE_TOKEN_LEN + 1];
+	int n = 0, rc = store_open(&s, dir, 0);
+
+	if (!rc)
+		rc = store_tokens_each(s, count_token, &n);
+	if (!rc && n == 0) {
+		rc = store_token_create(s, tok, "admin", STORE_SCOPE_WRITE, NULL);
+		if (!rc)
+			printf("admin token (shown once, stored hashed; keep it): %s\n", tok);
+	}
+	store_free(s);
+	return rc;
+}
+
+int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
+{
+	struct settings st = { 0 };
+	struct api_config cfg;
+	struct api_server *srv = NULL;
+	const char *config = getenv("HUBZIP_CONFIG");
+	char *host = NULL;
+	sigset_t sigs;
+	uint64_t v;
+	int i, sig, rc = 1;
+
+	/* the config file first: flags and the environment override it */
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config = argv[i + 1];
+	if (config && *config && read_config(&st, config))
+		goto fail;
+	for (size_t k = 0; k < NKEYS; k++) {
+		const char *e = keys[k].env ? getenv(keys[k].env) : NULL;
+
+		if (e && *e && set(&st, &keys[k], e))
+			goto fail;
+	}
+	for (i = 1; i < argc; i++) {
+		char name[64];
+		const struct key *k;
+
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(serve_usage, stdout);
+			rc = 0;
+			goto out;
+		}
+		if (strncmp(argv[i], "--", 2) || i + 1 >= argc || strlen(argv[i]) >= sizeof(name)) {
+			fprintf(stderr, "hubzip: serve: unexpected '%s'\n\n%s", argv[i], serve_usage);
+			rc = 2;
+			goto out;
+		}
+		snprintf(name, sizeof(name), "%s", argv[i] + 2);
+		for (char *c = name; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		if (!strcmp(name, "config")) {
+			i++;
+			continue;
+		}
+		k = key_find(name);
+		if (!k || !strcmp(name, "store")) {
+			fprintf(stderr, "hubzip: serve: unknown option '%s'\n\n%s", argv[i],
+				serve_usage);
+			rc = 2;
+			goto out;
+		}
+		if (set(&st, k, argv[++i]))
+			goto fail;
+	}
+
+	api_config_init(&cfg);
+	cfg.store_dir = store_explicit || !st.store ? store_dir : st.store;
+	if (st.listen && parse_listen(st.listen, &host, &cfg.port))
+		goto fail;
+	if (host)
+		cfg.host = host;
+	cfg.public_url = st.public_url;
+	if (st.threads) {
+		if (parse_size("threads", st.threads, &v) || !v || v > 1024)
+			goto bad_threads;
+		cfg.threads = (unsigned)v;
+	}
+	if (st.max_upload_bytes && parse_size("max_upload_bytes", st.max_upload_bytes,
+					      &cfg.max_upload_bytes))
+		goto fail;
+	if (st.max_header_bytes) {
+		if (parse_size("max_header_bytes", st.max_header_bytes, &v))
+			goto fail;
+		if (v < 1024 || v > (16u << 20)) {
+			hz_error_set(HZ_EINVAL, "max_header_bytes must be 1K to 16M");
+			goto fail;
+		}
+		cfg.max_header_bytes = (size_t)v;
+	}
+	if (st.max_uploads) {
+		if (parse_size("max_uploads", st.max_uploads, &v) || !v || v > 65536) {
+			hz_error_set(HZ_EINVAL, "invalid max_uploads '%s'", st.max_uploads);
+			goto fail;
+		}
+		cfg.max_uploads = (unsigned)v;
+	}
+	if (st.log_level && parse_level(st.log_level, &cfg.log_level))
+		goto fail;
+
+	/* signals are taken by sigwait below, in this thread only; the
+	 * server's threads inherit the mask */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (first_start(cfg.store_dir))
+		goto fail;
+	if (api_server_start(&srv, &cfg))
+		goto fail;
+	printf("hubzip: serving store '%s' at http://%s%s%s:%u/\n", cfg.store_dir,
+	       strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
+	       api_server_port(srv));
+	fflush(stdout);
+	api_log(API_LOG_INFO, "listening on %s:%u (store '%s', %u threads)", cfg.host,
+		api_server_port(srv), cfg.store_dir, cfg.threads);
+	do {
+		rc = sigwait(&sigs, &sig);
+	} while (rc == EINTR);
+	api_log(API_LOG_INFO, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	api_server_stop(srv);
+	api_log(API_LOG_INFO, "stopped");
+	rc = 0;
+	goto out;
+bad_threads:
+	hz_error_set(HZ_EINVAL, "invalid threads '%s' (1 to 1024)", st.threads);
+fail:
+	fprintf(stderr, "hubzip: serve: %s\n", hz_error_msg());
+	rc = 1;
+out:
+	free(host);
+	settings_release(&st);
+	return rc;
+}
