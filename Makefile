@@ -1,7 +1,7 @@
 # hubzip - build, test, run, bench.  See README.md.
 #
 #   make            build build/hubzip
-#   make run        install what is missing, build, ingest the --mini corpus into ./data, print stats
+#   make run        install what is missing, build, init ./data (the --mini corpus in it), serve it
 #   make test       install what tests need, build, run every test (normal + ASan/UBSan)
 #   make bench      ingest/restore a corpus (CORPUS=DIR) side by side with zstd; see tests/bench/
 #   make asan|ubsan run the unit tests and fuzz replays under a sanitizer
