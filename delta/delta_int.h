@@ -56,6 +56,14 @@ enum delta_pc {
 	 1u << DELTA_PC_RANS0 | 1u << DELTA_PC_RANS1)
 /* Plane coders a codec-3 (XOR) payload may use; frozen. */
 #define DELTA_PC_MASK_XOR (DELTA_PC_MASK_V1 | 1u << DELTA_PC_SPARSE)
+/*
+ * Not a coder: in an encoder's mask, code rans0 planes of at least
+ * DELTA_WIDE_MIN symbols with 16 states or more (some bytes of states
+ * more, for the AVX2 decoder, some three times faster than the scalar
+ * one that fewer states get).
+ */
+#define DELTA_PC_WIDE (1u << 31)
+#define DELTA_WIDE_MIN 4096
 /* A sparse plane of n bytes has 1 <= k <= n / 8 non-zero bytes. */
 #define DELTA_SPARSE_DIV 8
 
@@ -209,8 +217,11 @@ void delta_hist(uint32_t h[256], const uint8_t *p, size_t n);
 /* n * H0 / 8 of a histogram of n symbols, in bytes. */
 double delta_hist_cost(const uint32_t h[256], size_t n);
 int delta_rans_normalize(uint16_t f[256], const uint32_t c[256], int scale);
-/* log2 of the number of interleaved states the encoder uses for n symbols. */
-int delta_rans_lways(size_t n);
+/*
+ * log2 of the number of interleaved states the encoder uses for n symbols
+ * (with wide, at least 4 from DELTA_WIDE_MIN symbols on).
+ */
+int delta_rans_lways(size_t n, bool wide);
 /*
  * Enables (default where the CPU has it) or disables the AVX2 paths: the
  * rANS decoders, and the XOR of a block with a rounded F32 base.
@@ -220,16 +231,19 @@ void delta_rans_simd(bool on);
 bool delta_have_avx2(void);
 /* The scale (log2 of the table size) the encoder uses for n symbols. */
 int delta_rans_scale(size_t n);
-/* The size delta_rans0_encode will produce for counts h, table f, +-2. */
+/*
+ * The size delta_rans0_encode will produce, +-2, for counts h, table f
+ * and 2^lw states.
+ */
 size_t delta_rans0_size(const uint32_t h[256], const uint16_t f[256],
-			size_t n, int scale);
+			int scale, int lw);
 /* Bits to code counts c with table f (of 2^scale). */
 double delta_rans_cost(const uint32_t c[256], const uint16_t f[256], int scale);
 size_t delta_rans_table_size(const uint16_t f[256]);
 
 int delta_rans0_encode(uint8_t *out, size_t cap, size_t *out_len,
 		       const uint8_t *src, size_t n, const uint16_t f[256],
-		       int scale, uint8_t *tmp, size_t tmp_cap);
+		       int scale, int lw, uint8_t *tmp, size_t tmp_cap);
 int delta_rans0_decode(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
 		       uint32_t *tab);
 

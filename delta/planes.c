@@ -475,6 +475,7 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 	uint16_t f[256];
 	size_t best_size = n, thresh = n - n / 64, clen = 0, room;
 	int best = DELTA_PC_RAW, nsym = 0, s, rc, scale = RANS_SCALE;
+	int lw = delta_rans_lways(n, mask & DELTA_PC_WIDE);
 
 	if (cap < PREC_HDR)
 		return DELTA_NOFIT;
@@ -496,7 +497,7 @@ static int plane_encode(struct delta_ctx *ctx, uint8_t *out, size_t cap,
 		scale = delta_rans_scale(n);
 		if (delta_rans_normalize(f, h, scale))
 			return hz_error_set(HZ_ERROR, "rans: cannot normalise");
-		r0 = delta_rans0_size(h, f, n, scale);
+		r0 = delta_rans0_size(h, f, scale, lw);
 		if (r0 < thresh) {
 			best = DELTA_PC_RANS0;
 			best_size = r0;
@@ -555,7 +556,7 @@ encode:
 		rc = 0;
 	} else if (best == DELTA_PC_RANS0) {
 		rc = delta_rans0_encode(out + PREC_HDR, room < n ? room : n,
-					&clen, p, n, f, scale, e->scratch,
+					&clen, p, n, f, scale, lw, e->scratch,
 					DELTA_SCRATCH);
 	} else if (best == DELTA_PC_RANS1) {
 		rc = delta_rans1_encode(out + PREC_HDR, room < n ? room : n,

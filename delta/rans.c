@@ -78,12 +78,14 @@ bool delta_have_avx2(void)
  * final state per 1024 symbols or more, at most 32 (16 and 32 states use
  * the AVX2 decoder).
  */
-int delta_rans_lways(size_t n)
+int delta_rans_lways(size_t n, bool wide)
 {
 	int lw = 0;
 
 	while (lw < RANS_LW_MAX && (size_t)1024 << (lw + 1) <= n)
 		lw++;
+	if (wide && n >= DELTA_WIDE_MIN && lw < 4)
+		lw = 4;
 	return lw;
 }
 
@@ -480,9 +482,9 @@ static int emit(uint8_t *out, size_t cap, size_t *out_len, size_t hlen,
 }
 
 size_t delta_rans0_size(const uint32_t h[256], const uint16_t f[256],
-			size_t n, int scale)
+			int scale, int lw)
 {
-	return 2 + table_put(NULL, f) + ((size_t)4 << delta_rans_lways(n)) + 2 +
+	return 2 + table_put(NULL, f) + ((size_t)4 << lw) + 2 +
 	       (size_t)(delta_rans_cost(h, f, scale) / 8);
 }
 
@@ -492,13 +494,13 @@ size_t delta_rans0_size(const uint32_t h[256], const uint16_t f[256],
  */
 int delta_rans0_encode(uint8_t *out, size_t cap, size_t *out_len,
 		       const uint8_t *src, size_t n, const uint16_t f[256],
-		       int scale, uint8_t *tmp, size_t tmp_cap)
+		       int scale, int lw, uint8_t *tmp, size_t tmp_cap)
 {
 	struct delta_rans_esym es[256];
 	uint32_t x[RANS_WAYS_MAX];
 	uint8_t *end, *p;
 	size_t i = n, hlen, slen;
-	int lw = delta_rans_lways(n), ways = 1 << lw, j;
+	int ways = 1 << lw, j;
 
 	slen = (size_t)4 * ways;
 	hlen = 2 + table_put(NULL, f);
@@ -985,7 +987,7 @@ size_t delta_rans1_plan(struct delta_rans1_work *w, const uint8_t *src,
 	uint8_t alpha[256], prevs[257];
 	uint64_t rowtot[256], col[256];
 	struct plan pl, best;
-	int lw = delta_rans_lways(n);
+	int lw = delta_rans_lways(n, false);
 	size_t counted, bytes;
 	double o0, up, bits;
 	int na = 0, nprev = 0, s, s0 = -1, t, a;
