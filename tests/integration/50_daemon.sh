@@ -178,6 +178,33 @@ check "whoami names the token" [ "$(jq -r .name "$T/body")" = admin ]
 req GET "$U/api/whoami-v2"
 expect "whoami without a token" 401 Unauthorized
 
+# ---- datasets, an encoded revision (one path segment), HEAD on a miss
+req POST "$U/api/v1/repos" "${AUTH[@]}" -d '{"repo": "acme/corpus", "type": "dataset"}'
+expect "create a dataset repo" 201
+req PUT "$U/api/v1/repos/acme/corpus/files/main/data/config.json" "${AUTH[@]}" -T "$SRC/config.json"
+expect "upload to the dataset" 201
+req GET "$U/datasets/acme/corpus/resolve/main/data/config.json"
+expect "resolve a dataset file" 200
+check "the dataset file is byte-exact" cmp -s "$T/body" "$SRC/config.json"
+req GET "$U/acme/corpus/resolve/main/data/config.json"
+expect "a dataset is not a model" 404 RepoNotFound
+req GET "$U/api/datasets/acme/corpus"
+expect "dataset info" 200
+req GET "$U/api/models/acme/corpus"
+expect "dataset info under models" 404 RepoNotFound
+req PUT "$U/api/v1/repos/acme/slim/files/refs%2Fpr%2F1/pr.json" "${AUTH[@]}" -T "$SRC/config.json"
+expect "PUT to branch refs/pr/1, encoded" 201
+PR=$(jq -r .commit "$T/body")
+req GET "$U/acme/slim/resolve/refs%2Fpr%2F1/pr.json"
+expect "resolve an encoded refs/pr/1" 200
+check "X-Repo-Commit of refs/pr/1" [ "$(hdr X-Repo-Commit)" = "$PR" ]
+req GET "$U/api/models/acme/slim/revision/refs%2Fpr%2F1"
+expect "model info at refs/pr/1" 200
+check "its sha" [ "$(jq -r .sha "$T/body")" = "$PR" ]
+req HEAD "$U/acme/slim/resolve/main/missing.bin" -I
+expect "HEAD of a missing file" 404
+check "HEAD 404 has X-Error-Code EntryNotFound" [ "$(hdr X-Error-Code)" = EntryNotFound ]
+
 # ---- multipart commit: several files, one revision
 req POST "$U/api/v1/repos/acme/slim/commit/main" "${AUTH[@]}" -F "message=two at once" \
 	-F "extra/a.json=@$SRC/config.json" -F "extra/b.bin=@$SRC/tfjs/group1-shard1of1.bin"
@@ -266,6 +293,18 @@ req GET "$U/api/v1/stats"
 expect "stats need a token" 401 Unauthorized
 check "the access log has one JSON line per request" \
 	bash -c "grep '\"method\"' '$T/log' | jq -e 'select(.status and .path and .duration_ms != null and .remote)' >/dev/null"
+
+# ---- visibility changes and deletion
+req PATCH "$U/api/v1/repos/acme/secret" "${AUTH[@]}" -d '{"private": false}'
+expect "make a repo public" 200
+req GET "$U/api/models/acme/secret"
+expect "a public repo without a token" 200
+req DELETE "$U/api/v1/repos/acme/corpus"
+expect "delete without a token" 401 Unauthorized
+req DELETE "$U/api/v1/repos/acme/corpus" "${AUTH[@]}"
+expect "delete a repo" 200
+req GET "$U/datasets/acme/corpus/resolve/main/data/config.json"
+expect "a deleted repo" 404 RepoNotFound
 
 # ---- SIGTERM in the middle of an upload: no revision, fsck clean, exit 0
 snapshot "$T/before"
