@@ -183,6 +183,13 @@ int hub_tree(struct api_req *req);
 int hub_paths_info(struct api_req *req);
 int hub_whoami(struct api_req *req);
 
+/* hub_upload.c */
+int hub_repo_create(struct api_req *req);
+int hub_validate_yaml(struct api_req *req);
+int hub_preupload(struct api_req *req);
+/* E/[datasets/]ns/name (malloc'd), or NULL when out of memory. */
+char *hub_repo_url(struct api_req *req, const char *repo, int type);
+
 /* Resolves rev ("HEAD" is main) of repo to *out; replies 404
  * RevisionNotFound (or 400) and returns -1 when it cannot. */
 int api_resolve(struct api_req *req, const char *repo, const char *rev,

@@ -48,6 +48,10 @@ static const struct api_route routes[] = {
 
 	/* the hub's API, ../shared/docs/HUB-PROTOCOL.md sections 1-2 */
 	{ "GET", "api/whoami-v2", STYLE_HUB, ANY_TYPE, hub_whoami },
+	{ "POST", "api/repos/create", STYLE_HUB, ANY_TYPE, hub_repo_create },
+	{ "POST", "api/validate-yaml", STYLE_HUB, ANY_TYPE, hub_validate_yaml },
+	{ "POST", "api/models/:ns/:name/preupload/:rev", STYLE_HUB, M, hub_preupload },
+	{ "POST", "api/datasets/:ns/:name/preupload/:rev", STYLE_HUB, D, hub_preupload },
 	{ "GET", "api/models/:ns/:name", STYLE_HUB, M, hub_repo_info },
 	{ "GET", "api/models/:ns/:name/revision/:rev", STYLE_HUB, M, hub_repo_info },
 	{ "GET", "api/models/:ns/:name/tree/:rev/*?", STYLE_HUB, M, hub_tree },
