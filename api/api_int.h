@@ -111,6 +111,8 @@ int api_body_fail(struct api_req *req, unsigned status, const char *code,
 int api_queue(struct api_req *req, unsigned status, struct MHD_Response *r, uint64_t len);
 /* Replies with the JSON value (stolen) and status.  Returns 0. */
 int api_reply_json(struct api_req *req, unsigned status, json_t *v);
+/* The same with another Content-Type (e.g. application/vnd.git-lfs+json). */
+int api_reply_json_type(struct api_req *req, unsigned status, json_t *v, const char *type);
 /* Replies with an error in the request's style.  Returns 0. */
 int api_reply_error(struct api_req *req, unsigned status, const char *code,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -153,6 +155,9 @@ int api_require_global(struct api_req *req, int scope);
 int api_send_file(struct api_req *req, const char *repo, const char *commit,
 		  const char *path);
 
+/* The same for a file already open (taken over: freed here). */
+int api_send_opened(struct api_req *req, struct store_file *f);
+
 /* ---- upload.c ---------------------------------------------------------- */
 
 /* PUT .../files/{rev}/{path}: one file, streamed, one new revision. */
@@ -187,6 +192,12 @@ int hub_whoami(struct api_req *req);
 int hub_repo_create(struct api_req *req);
 int hub_validate_yaml(struct api_req *req);
 int hub_preupload(struct api_req *req);
+/* lfs.c */
+int lfs_batch(struct api_req *req);
+int lfs_verify(struct api_req *req);
+int lfs_locks_verify(struct api_req *req);
+int lfs_put(struct api_req *req);
+int lfs_get(struct api_req *req);
 /* E/[datasets/]ns/name (malloc'd), or NULL when out of memory. */
 char *hub_repo_url(struct api_req *req, const char *repo, int type);
 

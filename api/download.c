@@ -121,16 +121,22 @@ int api_send_file(struct api_req *req, const char *repo, const char *commit,
 		  const char *path)
 {
 	struct store_file *f = NULL;
+	int rc = store_file_open(&f, req->s, repo, commit, path);
+
+	if (rc)
+		return api_reply_store_error(req, rc, "EntryNotFound");
+	return api_send_opened(req, f);
+}
+
+int api_send_opened(struct api_req *req, struct store_file *f)
+{
 	struct MHD_Response *r;
 	struct dl *d;
 	char etag[HZ_SHA256_HEX + 2], hex[HZ_SHA256_HEX], cr[96];
 	uint64_t size, off = 0, len;
 	unsigned status = MHD_HTTP_OK;
-	int rc, range;
+	int range;
 
-	rc = store_file_open(&f, req->s, repo, commit, path);
-	if (rc)
-		return api_reply_store_error(req, rc, "EntryNotFound");
 	size = store_file_size(f);
 	hz_hex(hex, store_file_sha256(f), HZ_SHA256_LEN);
 	snprintf(etag, sizeof(etag), "\"%s\"", hex);

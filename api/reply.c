@@ -56,6 +56,11 @@ static struct MHD_Response *json_response(json_t *v, size_t *len)
 
 int api_reply_json(struct api_req *req, unsigned status, json_t *v)
 {
+	return api_reply_json_type(req, status, v, NULL);
+}
+
+int api_reply_json_type(struct api_req *req, unsigned status, json_t *v, const char *type)
+{
 	struct MHD_Response *r;
 	size_t len;
 
@@ -64,6 +69,10 @@ int api_reply_json(struct api_req *req, unsigned status, json_t *v)
 				       "out of memory");
 	r = json_response(v, &len);
 	json_decref(v);
+	if (r && type) {
+		MHD_del_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	}
 	return api_queue(req, status, r, len);
 }
 
@@ -101,9 +110,13 @@ int api_reply_error(struct api_req *req, unsigned status, const char *code,
 		header_safe(msg);
 		MHD_add_response_header(r, "X-Error-Code", code);
 		MHD_add_response_header(r, "X-Error-Message", msg);
-		if (status == MHD_HTTP_UNAUTHORIZED)
+		if (status == MHD_HTTP_UNAUTHORIZED) {
 			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 						"Bearer realm=\"hubzip\"");
+			/* makes git-lfs ask its credential helper */
+			MHD_add_response_header(r, "LFS-Authenticate",
+						"Basic realm=\"hubzip\"");
+		}
 	}
 	return api_queue(req, status, r, len);
 }

@@ -222,6 +222,7 @@ int store_gc(struct store *s, struct store_gc_result *out)
 		free(path);
 	}
 	remove_orphans(s, out);
+	rc = store_lfs_pending_gc(s, 24 * 3600, &out->lfs_pending_deleted);
 out:
 	for (size_t i = 0; i < ndead; i++)
 		free(dead[i]);

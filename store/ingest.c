@@ -695,6 +695,10 @@ void store_ingest_free(struct store_ingest *in)
 	}
 	for (size_t i = 0; i < in->files.n; i++)
 		free(in->files.v[i].path);
+	for (size_t i = 0; i < in->dels.n; i++)
+		free(in->dels.v[i].path);
+	free(in->dels.v);
+	free(in->expect_parent);
 	for (size_t i = 0; i < in->objs.n; i++) {
 		free(in->objs.v[i].transform);
 		free(in->objs.v[i].shape);
@@ -716,4 +720,96 @@ void store_ingest_free(struct store_ingest *in)
 	free(in->repo);
 	free(in->ref);
 	free(in);
+}
+
+int store_ingest_add_stored(struct store_ingest *in, const char *path,
+			    const uint8_t sha[HZ_SHA256_LEN], uint64_t size)
+{
+	sqlite3_stmt *st = NULL;
+	struct pend_file *f;
+	uint64_t have = 0;
+	int64_t id = 0;
+	int format = 0, rc;
+
+	if (in->done)
+		return hz_error_set(HZ_EINVAL, "ingest session already finished");
+	rc = store_path_check(path);
+	if (!rc)
+		rc = db_prepare(in->s, &st, "SELECT id, size, format FROM files WHERE sha256 = ?");
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		id = sqlite3_column_int64(st, 0);
+		have = (uint64_t)sqlite3_column_int64(st, 1);
+		format = sqlite3_column_int(st, 2);
+		break;
+	case SQLITE_DONE:
+		rc = hz_error_set(HZ_ENOTFOUND, "no stored file has the sha256 of '%s'", path);
+		break;
+	default:
+		rc = db_error(in->s, "cannot look a file up");
+	}
+	sqlite3_finalize(st);
+	if (!rc && size != UINT64_MAX && size != have)
+		rc = hz_error_set(HZ_EINVAL, "'%s': the stored file of that sha256 has %llu bytes,"
+				  " not %llu", path, (unsigned long long)have,
+				  (unsigned long long)size);
+	if (!rc)
+		rc = VEC_PUSH(in->files, f);
+	if (rc)
+		return rc;
+	f->path = hz_strdup(path);
+	if (!f->path) {
+		in->files.n--;
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	}
+	memcpy(f->sha, sha, HZ_SHA256_LEN);
+	f->size = have;
+	f->format = format;
+	f->id = id;
+	f->same_as = -1;
+	progress_add(in, have);
+	return 0;
+}
+
+int store_ingest_delete_path(struct store_ingest *in, const char *path, int folder)
+{
+	struct pend_del *d;
+	int rc;
+
+	if (in->done)
+		return hz_error_set(HZ_EINVAL, "ingest session already finished");
+	rc = store_path_check(path);
+	if (!rc)
+		rc = VEC_PUSH(in->dels, d);
+	if (rc)
+		return rc;
+	d->path = hz_strdup(path);
+	d->folder = folder;
+	if (!d->path) {
+		in->dels.n--;
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int store_ingest_set_parent(struct store_ingest *in, const char *commit)
+{
+	char *c = NULL;
+
+	if (commit) {
+		size_t n = strlen(commit);
+
+		if (n != STORE_COMMIT_HEX - 1 || strspn(commit, "0123456789abcdef") != n)
+			return hz_error_set(HZ_EINVAL, "parent commit '%s' is not 40 hex digits",
+					    commit);
+		c = hz_strdup(commit);
+		if (!c)
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+	}
+	free(in->expect_parent);
+	in->expect_parent = c;
+	return 0;
 }

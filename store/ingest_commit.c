@@ -245,6 +245,10 @@ static int insert_revision(struct store_ingest *in, const char *message, int64_t
 		rc = db_error(s, "cannot find repo");
 	}
 	sqlite3_finalize(st);
+	if (!rc && in->expect_parent && strcmp(in->expect_parent, parent_commit))
+		rc = hz_error_set(HZ_EEXISTS, "branch '%s' is at %s, not at the parent commit %s",
+				  in->ref, parent_commit[0] ? parent_commit : "(none)",
+				  in->expect_parent);
 	if (!rc)
 		rc = make_commit_id(in, parent_commit, now, commit_out);
 	if (!rc)
@@ -274,6 +278,20 @@ static int insert_revision(struct store_ingest *in, const char *message, int64_t
 		sqlite3_bind_int64(st, 1, rev);
 		sqlite3_bind_int64(st, 2, parent);
 		rc = step_done(s, st, "cannot copy the parent tree");
+		sqlite3_finalize(st);
+		if (rc)
+			return rc;
+	}
+	if (in->dels.n) {
+		rc = db_prepare(s, &st, "DELETE FROM revision_files WHERE revision_id = ?1 AND"
+					" (path = ?2 OR (?3 AND substr(path, 1, length(?2) + 1)"
+					" = ?2 || '/'))");
+		for (size_t i = 0; !rc && i < in->dels.n; i++) {
+			sqlite3_bind_int64(st, 1, rev);
+			sqlite3_bind_text(st, 2, in->dels.v[i].path, -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 3, in->dels.v[i].folder);
+			rc = step_done(s, st, "cannot delete a tree entry");
+		}
 		sqlite3_finalize(st);
 		if (rc)
 			return rc;

@@ -70,9 +70,16 @@ struct pend_file {
 };
 
 
+/* A path (or, with folder, every path below it) the new tree leaves out. */
+struct pend_del {
+	char *path;
+	int folder;
+};
+
 struct store_ingest {
 	struct store *s;
 	char *repo, *ref;
+	char *expect_parent;	/* the branch must be at this commit, or NULL */
 	int replace;
 	int done;		/* committed or failed: only free is allowed */
 	store_progress_fn progress;
@@ -85,6 +92,7 @@ struct store_ingest {
 	VEC(struct pend_seg) segs;
 	VEC(struct pend_tensor) tensors;
 	VEC(struct pend_file) files;
+	VEC(struct pend_del) dels;
 	struct pack_set packs;
 	size_t *map;		/* open-addressed sha -> objs index + 1 */
 	size_t map_cap;

@@ -189,6 +189,37 @@ int store_files_each(struct store *s, const char *repo, const char *rev,
 	return rc;
 }
 
+static int file_prepare(struct store_file **out, struct store_file *f, int rc);
+
+int store_file_open_by_sha256(struct store_file **out, struct store *s,
+			      const uint8_t sha[HZ_SHA256_LEN])
+{
+	struct store_file *f;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = db_prepare(s, &st, "SELECT id, size FROM files WHERE sha256 = ?");
+	if (rc)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		sqlite3_finalize(st);
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	}
+	f->s = s;
+	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = hz_error_set(HZ_ENOTFOUND, "no stored file has that sha256");
+	} else {
+		f->file_id = sqlite3_column_int64(st, 0);
+		f->size = (uint64_t)sqlite3_column_int64(st, 1);
+		memcpy(f->sha, sha, HZ_SHA256_LEN);
+	}
+	sqlite3_finalize(st);
+	return file_prepare(out, f, rc);
+}
+
 int store_file_open(struct store_file **out, struct store *s, const char *repo,
 		    const char *rev, const char *path)
 {
@@ -225,6 +256,15 @@ int store_file_open(struct store_file **out, struct store *s, const char *repo,
 		memcpy(f->sha, sqlite3_column_blob(st, 2), HZ_SHA256_LEN);
 	}
 	sqlite3_finalize(st);
+	return file_prepare(out, f, rc);
+}
+
+/* Prepares the statements of f, whose row was read with rc: *out = f,
+ * or f freed and rc (or the preparation's error) returned. */
+static int file_prepare(struct store_file **out, struct store_file *f, int rc)
+{
+	struct store *s = f->s;
+
 	/* segments and blocks overlapping [a, b): the last one starting at or
 	 * before a, and every one starting before b */
 	if (!rc)

@@ -91,6 +91,31 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 int store_ingest_commit(struct store_ingest *in, const char *message,
 			char commit_out[STORE_COMMIT_HEX]);
 
+/*
+ * Adds the stored file whose SHA-256 is sha at `path`, without reading
+ * its bytes (the new revision names the stored file; no tensor dedup,
+ * family or delta work is redone).  When size is not UINT64_MAX it must
+ * match.  HZ_ENOTFOUND if no file with that SHA-256 is stored, HZ_EINVAL
+ * for a bad path or a size mismatch.
+ */
+int store_ingest_add_stored(struct store_ingest *in, const char *path,
+			    const uint8_t sha[HZ_SHA256_LEN], uint64_t size);
+
+/*
+ * Removes `path` from the new revision's tree (with folder != 0, every
+ * path below the folder `path`).  Deletions apply to the branch's tree
+ * before the session's added files, so a path both deleted and added is
+ * kept with its new content.  A path that is not there is not an error.
+ */
+int store_ingest_delete_path(struct store_ingest *in, const char *path, int folder);
+
+/*
+ * Makes the commit fail with HZ_EEXISTS ("the branch moved") unless the
+ * branch points at `commit` (40 hex digits) when the session commits; the
+ * check runs in the commit's transaction.  NULL removes the condition.
+ */
+int store_ingest_set_parent(struct store_ingest *in, const char *commit);
+
 /* Frees the session, removing uncommitted pack files.  NULL is a no-op. */
 void store_ingest_free(struct store_ingest *in);
 
@@ -139,6 +164,10 @@ int store_files_each(struct store *s, const char *repo, const char *rev,
  */
 int store_file_open(struct store_file **out, struct store *s, const char *repo,
 		    const char *rev, const char *path);
+/* Opens the stored file whose SHA-256 is sha, whatever repo holds it;
+ * HZ_ENOTFOUND if none.  *out is freed with store_file_free. */
+int store_file_open_by_sha256(struct store_file **out, struct store *s,
+			      const uint8_t sha[HZ_SHA256_LEN]);
 /* The file's size, SHA-256 and the commit it was opened at. */
 uint64_t store_file_size(const struct store_file *f);
 const uint8_t *store_file_sha256(const struct store_file *f);
@@ -174,13 +203,15 @@ struct store_gc_result {
 	uint64_t files_deleted, objects_deleted, packs_deleted, orphan_packs;
 	uint64_t bytes_freed;	  /* pack bytes removed from disk */
 	uint64_t dead_bytes_kept; /* dead blocks inside packs that stay */
+	uint64_t lfs_pending_deleted; /* pending LFS objects over a day old */
 };
 
 /*
  * Deletes what no revision references, directly or as the base of a live
  * delta: files, objects, blocks, and pack files left without a live block
  * (after the index commit).  Also removes pack files older than an hour
- * that no row names (an ingest that died before committing).
+ * that no row names (an ingest that died before committing), and pending
+ * LFS objects a day old that no commit took.
  */
 int store_gc(struct store *s, struct store_gc_result *out);
 
@@ -228,6 +259,40 @@ int store_refs_each(struct store *s, const char *repo,
  * *out_fd is closed, even if the process dies.  The caller closes it.
  */
 int store_spool_open(struct store *s, int *out_fd);
+
+/* ---- Git LFS support (store/lfs.c) ------------------------------------- */
+
+/* Whether a file with this SHA-256 is stored (in any repo, or left for
+ * gc): 1 and *out_size (if not NULL) when it is, 0 when not, or a
+ * negative error. */
+int store_file_exists_by_sha256(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
+				uint64_t *out_size);
+
+#define STORE_KEY_LEN 32
+/*
+ * The store's secret key (for signing URLs), DIR/secret.key: random bytes
+ * created (0600, fsynced) on first use and the same for every process
+ * that opens the store afterwards.
+ */
+int store_secret_key(struct store *s, uint8_t out[STORE_KEY_LEN]);
+
+/*
+ * Pending LFS objects: verified uploads no revision holds yet, kept in
+ * DIR/objects/lfs-pending/<sha256 hex> until a commit ingests them.
+ *
+ * store_lfs_pending_keep makes the spool file fd (from store_spool_open,
+ * whose bytes' SHA-256 the caller has verified to be sha) durable under
+ * that name; the caller still closes fd.  store_lfs_pending_open opens
+ * one for reading (*out_fd, the caller closes it; its size in *out_size
+ * if not NULL), HZ_ENOTFOUND if there is none.  store_lfs_pending_remove
+ * deletes one (absent is fine).  store_lfs_pending_gc deletes those whose
+ * last write is max_age seconds old or older (store_gc does, with a day).
+ */
+int store_lfs_pending_keep(struct store *s, int fd, const uint8_t sha[HZ_SHA256_LEN]);
+int store_lfs_pending_open(struct store *s, const uint8_t sha[HZ_SHA256_LEN], int *out_fd,
+			   uint64_t *out_size);
+int store_lfs_pending_remove(struct store *s, const uint8_t sha[HZ_SHA256_LEN]);
+int store_lfs_pending_gc(struct store *s, int64_t max_age, uint64_t *out_removed);
 
 /* ---- access tokens (store/auth.c) -------------------------------------- */
 

@@ -44,6 +44,8 @@ struct store {
 	uint8_t *raw_buf;	/* one decoded block */
 	uint8_t *base_buf;	/* the decoded base of a delta block */
 	sqlite3_stmt *base_stmt;
+	uint8_t key[STORE_KEY_LEN];	/* the secret key, once read (lfs.c) */
+	int have_key;
 };
 
 /* db.c: SQLite helpers; each sets the error message from sqlite. */

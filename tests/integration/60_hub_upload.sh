@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hub's upload side (HUB-PROTOCOL.md section 3) on the real daemon, on
 # a random loopback port with a temporary store, driven with curl:
-# api/repos/create, validate-yaml, preupload.
+# api/repos/create, validate-yaml, preupload, the Git LFS batch API with
+# its signed PUT and verify.
 . "$(dirname "$0")/lib.sh"
 need_corpus
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
@@ -123,7 +124,95 @@ req POST "$U/api/models/acme/m1/preupload/main" "${AUTH[@]}" "${J[@]}" \
 	-d '{"files":[{"path":"../etc/passwd","sample":"","size":3}]}'
 expect "preupload of a traversal path" 400 InvalidPath
 
-#@LFS@
+# ---- the Git LFS batch API and the signed PUT
+SRC=$CORPUS_MINI/upscalerjs/esrgan-slim-x2
+M=$SRC/model.safetensors
+OID=$(sha "$M")
+SIZE=$(stat -c %s "$M")
+LJ=(-H "Content-Type: application/vnd.git-lfs+json; charset=utf-8" -H "Accept: application/vnd.git-lfs+json")
+B="{\"operation\":\"upload\",\"transfers\":[\"basic\"],\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}],\"hash_algo\":\"sha256\"}"
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" -d "$B"
+expect "batch upload without a token" 401 Unauthorized
+check "401 carries LFS-Authenticate" [ "$(hdr LFS-Authenticate)" = 'Basic realm="hubzip"' ]
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" -H "Authorization: Bearer $READER" -d "$B"
+expect "batch upload with a read token" 403 Forbidden
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" -d "$B"
+expect "batch upload" 200
+check "batch: LFS content type" [ "$(hdr Content-Type)" = application/vnd.git-lfs+json ]
+check "batch: transfer basic" [ "$(jq -r .transfer "$T/body")" = basic ]
+HREF=$(jq -r '.objects[0].actions.upload.href' "$T/body")
+VHREF=$(jq -r '.objects[0].actions.verify.href' "$T/body")
+check "batch: an upload href" [ "${HREF#"$U"/}" != "$HREF" ]
+check "batch: expires_in" [ "$(jq -r '.objects[0].actions.upload.expires_in' "$T/body")" -gt 0 ]
+check "batch: verify carries the Authorization" \
+	[ "$(jq -r '.objects[0].actions.verify.header.Authorization' "$T/body")" = "Bearer $ADMIN" ]
+check "batch: verify href" [ "$VHREF" = "$U/acme/m1.git/info/lfs/verify" ]
+B2="{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}],\"hash_algo\":\"sha_256\"}"
+req POST "$U/datasets/acme/d1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" -d "$B2"
+expect "batch upload to a dataset (sha_256)" 200
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
+	-d '{"operation":"upload","objects":[{"oid":"XYZ","size":1}]}'
+expect "batch with a bad oid" 200
+check "a bad oid is a per-object 422" [ "$(jq -r '.objects[0].error.code' "$T/body")" = 422 ]
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
+	-d "{\"operation\":\"upload\",\"objects\":[],\"hash_algo\":\"md5\"}"
+expect "batch with another hash_algo" 409 UnsupportedHashAlgo
+req POST "$U/acme/m1.git/info/lfs/objects/batch" -H "Content-Type: text/plain" "${AUTH[@]}" -d "$B"
+expect "batch with a wrong content type" 415 UnsupportedMediaType
+
+PENDING=$STORE/objects/lfs-pending
+# a tampered signature, another oid or size under the same signature, an expired URL
+req PUT "${HREF/sig=/sig=0}" -T "$M"
+expect "PUT with a tampered signature" 403 InvalidSignature
+OTHER=$(printf '%064d' 0)
+req PUT "${HREF/$OID/$OTHER}" -T "$M"
+expect "PUT with another oid" 403 InvalidSignature
+req PUT "${HREF/\/$SIZE?//$((SIZE + 1))?}" -T "$M"
+expect "PUT with another size" 403 InvalidSignature
+KEY=$(od -An -tx1 -v "$STORE/secret.key" | tr -d ' \n')
+check "the secret key has 32 bytes" [ ${#KEY} -eq 64 ]
+EXP=$(( $(date +%s) - 10 ))
+SIG=$(printf 'upload\n%s\n%s\n%s' "$OID" "$SIZE" "$EXP" |
+	openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEY" | awk '{print $NF}')
+req PUT "$U/api/lfs/objects/$OID/$SIZE?op=upload&expires=$EXP&sig=$SIG" -T "$M"
+expect "PUT with an expired URL" 403 ExpiredSignature
+EXP=$(( $(date +%s) + 600 ))
+SIG=$(printf 'upload\n%s\n%s\n%s' "$OID" "$SIZE" "$EXP" |
+	openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEY" | awk '{print $NF}')
+req GET "$U/api/lfs/objects/$OID/$SIZE?op=upload&expires=$EXP&sig=$SIG"
+expect "an upload URL does not download" 403 InvalidSignature
+# bytes that do not match the oid: rejected, nothing kept
+head -c "$SIZE" /dev/urandom >"$T/wrong"
+req PUT "$HREF" -T "$T/wrong"
+expect "PUT of other bytes" 400 DigestMismatch
+head -c 100 "$M" >"$T/short"
+req PUT "$HREF" -T "$T/short"
+expect "PUT of too few bytes" 400 SizeMismatch
+cat "$M" "$T/short" >"$T/long"
+req PUT "$HREF" -T "$T/long"
+expect "PUT of too many bytes" 400 SizeMismatch
+check "nothing is pending after the rejected PUTs" [ -z "$(ls -A "$PENDING" 2>/dev/null)" ]
+req POST "$VHREF" "${LJ[@]}" "${AUTH[@]}" -d "{\"oid\":\"$OID\",\"size\":$SIZE}"
+expect "verify before the upload" 404
+# the real upload, with no Authorization
+req PUT "$HREF" -T "$M"
+expect "PUT of the object" 200
+check "the object is pending" cmp -s "$PENDING/$OID" "$M"
+req POST "$VHREF" "${LJ[@]}" "${AUTH[@]}" -d "{\"oid\":\"$OID\",\"size\":$SIZE}"
+expect "verify" 200
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" -d "$B"
+expect "batch upload of a pending object" 200
+check "no actions for a pending object" \
+	[ "$(jq -r '.objects[0] | has("actions")' "$T/body")" = false ]
+req POST "$U/acme/m1.git/info/lfs/locks/verify" "${LJ[@]}" "${AUTH[@]}" -d '{}'
+expect "locks/verify" 404
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" \
+	-d "{\"operation\":\"download\",\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}]}"
+expect "batch download of an object not committed" 200
+check "download of a missing object is a per-object 404" \
+	[ "$(jq -r '.objects[0].error.code' "$T/body")" = 404 ]
+
+#@COMMIT@
 
 stop_daemon
 done_tests
