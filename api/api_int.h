@@ -192,6 +192,8 @@ int hub_whoami(struct api_req *req);
 int hub_repo_create(struct api_req *req);
 int hub_validate_yaml(struct api_req *req);
 int hub_preupload(struct api_req *req);
+/* hub_commit.c */
+int hub_commit(struct api_req *req);
 /* lfs.c */
 int lfs_batch(struct api_req *req);
 int lfs_verify(struct api_req *req);

@@ -52,6 +52,8 @@ static const struct api_route routes[] = {
 	{ "POST", "api/validate-yaml", STYLE_HUB, ANY_TYPE, hub_validate_yaml },
 	{ "POST", "api/models/:ns/:name/preupload/:rev", STYLE_HUB, M, hub_preupload },
 	{ "POST", "api/datasets/:ns/:name/preupload/:rev", STYLE_HUB, D, hub_preupload },
+	{ "POST", "api/models/:ns/:name/commit/:rev", STYLE_HUB, M, hub_commit },
+	{ "POST", "api/datasets/:ns/:name/commit/:rev", STYLE_HUB, D, hub_commit },
 	{ "GET", "api/models/:ns/:name", STYLE_HUB, M, hub_repo_info },
 	{ "GET", "api/models/:ns/:name/revision/:rev", STYLE_HUB, M, hub_repo_info },
 	{ "GET", "api/models/:ns/:name/tree/:rev/*?", STYLE_HUB, M, hub_tree },

@@ -2,7 +2,7 @@
 # The hub's upload side (HUB-PROTOCOL.md section 3) on the real daemon, on
 # a random loopback port with a temporary store, driven with curl:
 # api/repos/create, validate-yaml, preupload, the Git LFS batch API with
-# its signed PUT and verify.
+# its signed PUT and verify, the NDJSON commit, gc of pending objects.
 . "$(dirname "$0")/lib.sh"
 need_corpus
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
@@ -212,7 +212,110 @@ expect "batch download of an object not committed" 200
 check "download of a missing object is a per-object 404" \
 	[ "$(jq -r '.objects[0].error.code' "$T/body")" = 404 ]
 
-#@COMMIT@
+# ---- the NDJSON commit
+ND=(-H "Content-Type: application/x-ndjson")
+C=$U/api/models/acme/m1/commit/main
+b64() { base64 -w0 "$1"; }
+printf '# m1\n' >"$T/readme"
+line_hdr() { jq -cn --arg s "$1" --arg p "${2:-}" \
+	'{key:"header",value:({summary:$s,description:"d"} + (if $p == "" then {} else {parentCommit:$p} end))}'; }
+line_file() { jq -cn --arg p "$1" --arg c "$(b64 "$2")" '{key:"file",value:{path:$p,content:$c,encoding:"base64"}}'; }
+line_lfs() { jq -cn --arg p "$1" --arg o "$2" --argjson s "$3" '{key:"lfsFile",value:{path:$p,algo:"sha256",oid:$o,size:$s}}'; }
+line_del() { jq -cn --arg k "$1" --arg p "$2" '{key:$k,value:{path:$p}}'; }
+{ line_hdr "add files"; line_lfs model.safetensors "$OID" "$SIZE"; } >"$T/nd"
+req POST "$C" "${ND[@]}" --data-binary @"$T/nd"
+expect "commit without a token" 401 Unauthorized
+{ line_hdr "missing"; line_lfs model.safetensors "$OID" "$SIZE"; line_lfs other.bin "$OTHER" 5; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit of an object never uploaded" 422 LfsObjectNotFound
+req GET "$U/api/models/acme/m1"
+check "a failed commit leaves no revision" [ "$(jq -r .sha "$T/body")" = null ]
+{ line_hdr "bad"; echo '{"key":"file","value":{"path":"a","content":"!!!"}}'; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit with bad base64" 400 BadRequest
+{ line_hdr "bad"; line_file ../x "$T/readme"; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit with a traversal path" 400 InvalidPath
+printf 'not json\n' >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit with a line that is not JSON" 400 BadRequest
+: >"$T/empty"
+{ line_hdr "add files"; line_lfs model.safetensors "$OID" "$SIZE"; line_file README.md "$T/readme"
+  line_file empty.txt "$T/empty"; line_file sub/a.txt "$T/readme"; line_file sub/b.txt "$T/readme"; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit" 200
+C1=$(jq -r .commitOid "$T/body")
+check "commit: a 40-hex commitOid" [ ${#C1} -eq 40 ]
+check "commit: commitUrl" [ "$(jq -r .commitUrl "$T/body")" = "$U/acme/m1/commit/$C1" ]
+check "commit: pullRequestUrl null" [ "$(jq -r .pullRequestUrl "$T/body")" = null ]
+check "the pending object was taken" [ ! -e "$PENDING/$OID" ]
+curl -sf "$U/acme/m1/resolve/main/model.safetensors" -o "$T/dl"
+check "the LFS file is byte-exact" cmp -s "$T/dl" "$M"
+curl -sf "$U/acme/m1/resolve/main/README.md" -o "$T/dl"
+check "the inline file is byte-exact" cmp -s "$T/dl" "$T/readme"
+req GET "$U/acme/m1/resolve/main/empty.txt"
+expect "the empty file" 200
+check "the empty file is empty" [ ! -s "$T/body" ]
+req GET "$U/api/models/acme/m1"
+check "the repo's sha is the commit" [ "$(jq -r .sha "$T/body")" = "$C1" ]
+req GET "$U/api/v1/repos/acme/m1/revisions" "${AUTH[@]}"
+check "the message is the summary and the description" \
+	[ "$(jq -r '.revisions[0].message' "$T/body")" = "$(printf 'add files\n\nd')" ]
+
+{ line_hdr "stale" "$(printf '%040d' 0)"; line_file x.txt "$T/readme"; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "a stale parentCommit" 409 ParentCommitMismatch
+{ line_hdr "edit" "$C1"; line_del deletedFile README.md; line_del deletedFolder sub/
+  line_lfs copy.safetensors "$OID" "$SIZE"; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit with the right parent: deletions and a stored file" 200
+C2=$(jq -r .commitOid "$T/body")
+req GET "$U/api/v1/repos/acme/m1/files/main"
+check "the new tree" [ "$(jq -r '[.files[].path] | join(",")' "$T/body")" = "copy.safetensors,empty.txt,model.safetensors" ]
+curl -sf "$U/acme/m1/resolve/main/copy.safetensors" -o "$T/dl"
+check "the stored file named again is byte-exact" cmp -s "$T/dl" "$M"
+curl -sf "$U/acme/m1/resolve/$C1/README.md" -o "$T/dl"
+check "the parent revision keeps README.md" cmp -s "$T/dl" "$T/readme"
+{ line_hdr "size" ; line_lfs bad.safetensors "$OID" 5; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "an lfsFile of the wrong size" 422
+
+# a stored object: the batch API leaves out the upload, offers a download
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" -d "$B"
+expect "batch upload of a stored object" 200
+check "no actions for a stored object" [ "$(jq -r '.objects[0] | has("actions")' "$T/body")" = false ]
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" \
+	-d "{\"operation\":\"download\",\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}]}"
+expect "batch download" 200
+DHREF=$(jq -r '.objects[0].actions.download.href' "$T/body")
+req GET "$DHREF"
+expect "GET the download href" 200
+check "the LFS download is byte-exact" cmp -s "$T/body" "$M"
+req GET "${DHREF/sig=/sig=f}"
+expect "GET a tampered download href" 403 InvalidSignature
+req PUT "${DHREF}" -T "$M"
+expect "PUT to a download href" 403 InvalidSignature
+
+# a dataset
+{ line_hdr "data"; line_file data.csv "$T/readme"; } >"$T/nd"
+req POST "$U/api/datasets/acme/d1/commit/main" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit to a dataset" 200
+check "dataset commitUrl" [ "$(jq -r .commitUrl "$T/body")" = "$U/datasets/acme/d1/commit/$(jq -r .commitOid "$T/body")" ]
+
+# a pending object nobody commits goes at gc after a day
+printf 'left pending\n' >"$T/pend"
+HREF2=$(curl -sf -X POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
+	-d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$(sha "$T/pend")\",\"size\":$(stat -c %s "$T/pend")}]}" |
+	jq -r '.objects[0].actions.upload.href')
+req PUT "$HREF2" -T "$T/pend"
+expect "PUT of an object left pending" 200
+stop_daemon
+hz gc >/dev/null
+check "gc keeps a fresh pending object" [ -e "$PENDING/$(sha "$T/pend")" ]
+touch -d '2 days ago' "$PENDING/$(sha "$T/pend")"
+hz gc >/dev/null
+check "gc removes a pending object a day old" [ ! -e "$PENDING/$(sha "$T/pend")" ]
+if hz fsck >"$T/fsck" 2>&1; then ok; else fail "fsck: $(cat "$T/fsck")"; fi
 
 stop_daemon
 done_tests
