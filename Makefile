@@ -104,6 +104,7 @@ asan:
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-fuzz \
 		build/asan/hubzip
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/50_daemon.sh
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/60_hub_upload.sh
 
 ubsan:
 	$(MAKE) B=build/ubsan OPT="-O1 -g" \

@@ -310,6 +310,7 @@ HREF2=$(curl -sf -X POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${A
 req PUT "$HREF2" -T "$T/pend"
 expect "PUT of an object left pending" 200
 stop_daemon
+if grep -q Sanitizer "$T/log"; then fail "sanitizer report: $(head -c 2000 "$T/log")"; else ok; fi
 hz gc >/dev/null
 check "gc keeps a fresh pending object" [ -e "$PENDING/$(sha "$T/pend")" ]
 touch -d '2 days ago' "$PENDING/$(sha "$T/pend")"

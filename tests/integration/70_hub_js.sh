@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The real npm @huggingface/hub client (pinned) against the daemon on a
+# random loopback port: createRepo, uploadFiles of a --mini corpus model,
+# listFiles, downloadFile and fileExists of every file, byte-exact; a
+# second upload of the same files sends no LFS bytes.  Skipped, with a
+# message, when node or the npm registry is not reachable.
+. "$(dirname "$0")/lib.sh"
+need_corpus
+JS_VERSION=2.17.5
+NPM_DIR=$ROOT/build/npm
+MOD=$NPM_DIR/node_modules/@huggingface/hub
+
+skip() { echo "$(basename "$0"): SKIPPED: $*"; exit 0; }
+command -v node >/dev/null || skip "node is not installed"
+if [ "$(jq -r .version "$MOD/package.json" 2>/dev/null)" != "$JS_VERSION" ]; then
+	command -v npm >/dev/null || skip "npm is not installed"
+	timeout 300 npm install --no-audit --no-fund --prefix "$NPM_DIR" \
+		"@huggingface/hub@$JS_VERSION" >"$T/npm.log" 2>&1 ||
+		skip "npm install @huggingface/hub@$JS_VERSION failed (registry unreachable?): $(tail -3 "$T/npm.log")"
+fi
+
+PID=
+stop_daemon() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null || true
+		wait "$PID" 2>/dev/null || true
+	fi
+	PID=
+}
+trap 'stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+start_daemon() {
+	"$HUBZIP" --store "$STORE" serve --listen 127.0.0.1:0 --max-upload-bytes 256M \
+		>"$T/out" 2>>"$T/log" &
+	PID=$!
+	for _ in $(seq 100); do
+		grep -q '^hubzip: serving' "$T/out" 2>/dev/null && break
+		kill -0 "$PID" 2>/dev/null || { cat "$T/log" >&2; echo "daemon died" >&2; exit 1; }
+		sleep 0.1
+	done
+	U=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/out" | head -1)
+	[ -n "$U" ] || { echo "daemon did not start" >&2; cat "$T/log" >&2; exit 1; }
+}
+
+hz init >/dev/null
+start_daemon
+export HF_TOKEN
+HF_TOKEN=$(grep -o 'hf_[A-Za-z0-9]*' "$T/out" | head -1)
+SRC=$CORPUS_MINI/upscalerjs/esrgan-slim-x2
+JS=$ROOT/tests/integration/js/hub_roundtrip.mjs
+puts() { grep -c '"method":"PUT","path":"/api/lfs/objects/' "$T/log" || true; }
+
+if node "$JS" "$MOD" "$U" acme/js1 "$SRC" >"$T/js.out" 2>&1; then ok; else
+	fail "the JS client round trip: $(tail -20 "$T/js.out")"; fi
+P1=$(puts)
+check "the first upload PUT its LFS objects" [ "$P1" -gt 0 ]
+# the same files again, to another repo: every object is stored, no PUT
+if node "$JS" "$MOD" "$U" acme/js2 "$SRC" >"$T/js.out" 2>&1; then ok; else
+	fail "the second JS upload: $(tail -20 "$T/js.out")"; fi
+check "the second upload sends no LFS bytes" [ "$(puts)" -eq "$P1" ]
+stop_daemon
+if hz fsck >"$T/fsck" 2>&1; then ok; else fail "fsck: $(cat "$T/fsck")"; fi
+done_tests
