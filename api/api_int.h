@@ -135,6 +135,11 @@ void api_auth_identify(struct api_req *req);
 /* Whether the caller may read repo (given its info) / write namespace ns. */
 int api_can_read(struct api_req *req, const char *repo, const struct store_repo_info *info);
 int api_can_write(struct api_req *req, const char *repo);
+/* Whether a revision of a repo the caller may read holds the file whose
+ * SHA-256 is sha: 1, 0, or a negative error.  Content the caller cannot
+ * read is never "already stored" for it (no existence oracle, and no
+ * naming another repo's private file by its hash in a commit). */
+int api_can_read_sha256(struct api_req *req, const uint8_t sha[HZ_SHA256_LEN]);
 /*
  * Checks that repo exists, has the route's type and may be read: fills
  * *info and returns 0, or replies (401 bad token, 404 RepoNotFound, also

@@ -72,6 +72,24 @@ int api_can_write(struct api_req *req, const char *repo)
 	       ns_covers(&req->tok, repo);
 }
 
+struct sha_read {
+	struct api_req *req;
+};
+
+static int sha_repo_one(void *payload, const char *repo, int is_private)
+{
+	struct store_repo_info info = { .is_private = is_private };
+
+	return api_can_read(((struct sha_read *)payload)->req, repo, &info);
+}
+
+int api_can_read_sha256(struct api_req *req, const uint8_t sha[HZ_SHA256_LEN])
+{
+	struct sha_read r = { req };
+
+	return store_file_repos_each(req->s, sha, sha_repo_one, &r);
+}
+
 static int bad_token(struct api_req *req)
 {
 	api_reply_error(req, MHD_HTTP_UNAUTHORIZED, "Unauthorized",

@@ -11,8 +11,9 @@
  *
  * Every operation goes into one ingest session, committed atomically:
  * inline files through a spool file and store_ingest_add_fd; an lfsFile
- * from its pending LFS object (api/lfs.c) the same way, or, when a file
- * with that SHA-256 is already stored, with store_ingest_add_stored
+ * from its pending LFS object (api/lfs.c) the same way, or, when a repo
+ * the caller may read holds a file with that SHA-256, with
+ * store_ingest_add_stored
  * (metadata only); anything else is 422.  A parentCommit that is not the
  * branch's head, checked in the commit's transaction, is 409.  Pending
  * objects the commit took are removed after it.
@@ -200,7 +201,13 @@ static int op_lfs_file(struct api_req *req, struct hc *c, const char *path, json
 		api_reply_store_error(req, rc, "NotFound");
 		return -1;
 	}
-	rc = store_ingest_add_stored(c->in, path, sha, size);
+	rc = api_can_read_sha256(req, sha);
+	if (rc < 0) {
+		api_reply_store_error(req, rc, "NotFound");
+		return -1;
+	}
+	/* a file only repos the caller cannot read hold is not "stored" */
+	rc = rc ? store_ingest_add_stored(c->in, path, sha, size) : HZ_ENOTFOUND;
 	if (rc == HZ_ENOTFOUND) {
 		api_reply_error(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "LfsObjectNotFound",
 				"lfsFile '%s': object %s was not uploaded", path, oid);

@@ -3,8 +3,9 @@
  * ../shared/docs/HUB-PROTOCOL.md sections 3.4-3.6 and 4 describe it.
  *
  * POST [datasets/]{ns}/{name}.git/info/lfs/objects/batch answers, per
- * object, nothing (no "actions") when the store has a file with that
- * SHA-256 or a pending LFS object of it, so clients skip the upload;
+ * object, nothing (no "actions") when a repo the caller may read holds a
+ * file with that SHA-256, or a pending LFS object of it exists, so
+ * clients skip the upload;
  * otherwise a signed URL:
  *
  *   {base}/api/lfs/objects/{oid}/{size}?op=upload|download&expires=T&sig=S
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -103,13 +105,20 @@ static int object_have(struct api_req *req, const uint8_t sha[HZ_SHA256_LEN], ui
 
 	if (rc < 0)
 		return rc;
-	if (rc == 1 || !pending)
-		return rc == 1 && have == size;
+	if (rc == 1 && have == size) {
+		rc = api_can_read_sha256(req, sha);
+		if (rc)
+			return rc;
+	}
+	if (!pending)
+		return 0;
 	rc = store_lfs_pending_open(req->s, sha, &fd, &have);
 	if (rc == HZ_ENOTFOUND)
 		return 0;
 	if (rc)
 		return rc;
+	if (have == size)
+		futimens(fd, NULL); /* the client now counts on it: not for gc yet */
 	close(fd);
 	return have == size;
 }

@@ -50,6 +50,34 @@ int store_file_exists_by_sha256(struct store *s, const uint8_t sha[HZ_SHA256_LEN
 	return rc;
 }
 
+int store_file_repos_each(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
+			  int (*fn)(void *payload, const char *repo, int is_private),
+			  void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st,
+			    "SELECT DISTINCT r.name, r.private FROM files f"
+			    " JOIN revision_files rf ON rf.file_id = f.id"
+			    " JOIN revisions v ON v.id = rf.revision_id"
+			    " JOIN repos r ON r.id = v.repo_id WHERE f.sha256 = ?"
+			    " ORDER BY r.name");
+	int step;
+
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = fn(payload, (const char *)sqlite3_column_text(st, 0),
+			sqlite3_column_int(st, 1));
+		if (rc)
+			break;
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = db_error(s, "cannot list the repos of a file");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int key_read(const char *path, uint8_t out[STORE_KEY_LEN])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;

@@ -268,6 +268,13 @@ int store_spool_open(struct store *s, int *out_fd);
 int store_file_exists_by_sha256(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
 				uint64_t *out_size);
 
+/* Calls fn for every repo (in name order) with a revision that holds the
+ * file whose SHA-256 is sha; stops early if fn returns non-zero (that
+ * value is returned).  The repo name is valid during the call. */
+int store_file_repos_each(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
+			  int (*fn)(void *payload, const char *repo, int is_private),
+			  void *payload);
+
 #define STORE_KEY_LEN 32
 /*
  * The store's secret key (for signing URLs), DIR/secret.key: random bytes

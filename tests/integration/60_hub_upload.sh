@@ -302,6 +302,32 @@ req POST "$U/api/datasets/acme/d1/commit/main" "${ND[@]}" "${AUTH[@]}" --data-bi
 expect "commit to a dataset" 200
 check "dataset commitUrl" [ "$(jq -r .commitUrl "$T/body")" = "$U/datasets/acme/d1/commit/$(jq -r .commitOid "$T/body")" ]
 
+# a private repo's file is not "already stored" for a caller who cannot read it
+printf 'private bytes\n' >"$T/secret"
+SOID=$(sha "$T/secret")
+SSIZE=$(stat -c %s "$T/secret")
+{ line_hdr "secret"; line_file secret.bin "$T/secret"; } >"$T/nd"
+req POST "$U/api/datasets/acme/d1/commit/main" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit to the private dataset" 200
+EVIL=$(hz token create evil --scope write --namespace evil)
+EA=(-H "Authorization: Bearer $EVIL")
+req POST "$U/api/repos/create" "${EA[@]}" "${J[@]}" -d '{"name":"r","organization":"evil"}'
+expect "another namespace's repo" 200
+req POST "$U/evil/r.git/info/lfs/objects/batch" "${LJ[@]}" "${EA[@]}" \
+	-d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$SOID\",\"size\":$SSIZE}]}"
+expect "batch upload of another namespace's private object" 200
+check "its upload is not skipped" [ "$(jq -r '.objects[0] | has("actions")' "$T/body")" = true ]
+req POST "$U/evil/r.git/info/lfs/objects/batch" "${LJ[@]}" "${EA[@]}" \
+	-d "{\"operation\":\"download\",\"objects\":[{\"oid\":\"$SOID\",\"size\":$SSIZE}]}"
+expect "batch download of another namespace's private object" 200
+check "its download is a per-object 404" [ "$(jq -r '.objects[0].error.code' "$T/body")" = 404 ]
+{ line_hdr "steal"; line_lfs stolen.bin "$SOID" "$SSIZE"; } >"$T/nd"
+req POST "$U/api/models/evil/r/commit/main" "${ND[@]}" "${EA[@]}" --data-binary @"$T/nd"
+expect "commit naming another namespace's private object" 422 LfsObjectNotFound
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
+	-d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$SOID\",\"size\":$SSIZE}]}"
+check "the owner's upload of it is skipped" [ "$(jq -r '.objects[0] | has("actions")' "$T/body")" = false ]
+
 # a pending object nobody commits goes at gc after a day
 printf 'left pending\n' >"$T/pend"
 HREF2=$(curl -sf -X POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
