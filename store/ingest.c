@@ -666,8 +666,8 @@ int store_ingest_commit(struct store_ingest *in, const char *message,
 	if (in->done)
 		return hz_error_set(HZ_EINVAL, "ingest session already finished");
 	in->done = 1;
-	if (!in->files.n)
-		return hz_error_set(HZ_EINVAL, "nothing to commit: no files were added");
+	if (!in->files.n && !in->dels.n)
+		return hz_error_set(HZ_EINVAL, "nothing to commit: no files were added or deleted");
 	rc = pack_set_finish(s, &in->packs);
 	if (rc)
 		return rc;

@@ -276,6 +276,11 @@ curl -sf "$U/acme/m1/resolve/main/copy.safetensors" -o "$T/dl"
 check "the stored file named again is byte-exact" cmp -s "$T/dl" "$M"
 curl -sf "$U/acme/m1/resolve/$C1/README.md" -o "$T/dl"
 check "the parent revision keeps README.md" cmp -s "$T/dl" "$T/readme"
+{ line_hdr "only a deletion" "$C2"; line_del deletedFile empty.txt; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "a commit that only deletes" 200
+req GET "$U/acme/m1/resolve/main/empty.txt"
+expect "the deleted file is gone" 404 EntryNotFound
 { line_hdr "size" ; line_lfs bad.safetensors "$OID" 5; } >"$T/nd"
 req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
 expect "an lfsFile of the wrong size" 422
