@@ -169,6 +169,48 @@ static char *pending_path(struct store *s, const uint8_t *sha)
 	return hz_path_join(s->dir, rel);
 }
 
+/* Copies the bytes of fd to a temporary file beside path, fsyncs it and
+ * renames it to path. */
+static int pending_copy(int fd, const char *path)
+{
+	size_t n = strlen(path) + 16;
+	char *tmp = malloc(n), *buf = malloc(1u << 16);
+	uint64_t off = 0;
+	ssize_t got;
+	int out = -1, rc = 0;
+
+	if (!tmp || !buf) {
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	snprintf(tmp, n, "%s.XXXXXX", path);
+	out = mkostemp(tmp, O_CLOEXEC);
+	if (out < 0) {
+		rc = hz_error_set_errno(HZ_ERROR, "cannot create '%s'", tmp);
+		goto out_free;
+	}
+	while ((got = pread(fd, buf, 1u << 16, (off_t)off)) > 0) {
+		rc = hz_write_all(out, buf, (size_t)got);
+		if (rc)
+			break;
+		off += (uint64_t)got;
+	}
+	if (!rc && got < 0)
+		rc = hz_error_set_errno(HZ_ERROR, "cannot read a spool file");
+	if (!rc && fsync(out))
+		rc = hz_error_set_errno(errno == ENOSPC ? HZ_ENOSPC : HZ_ERROR,
+					"cannot fsync '%s'", tmp);
+	if (!rc && rename(tmp, path))
+		rc = hz_error_set_errno(HZ_ERROR, "cannot rename '%s'", tmp);
+	close(out);
+	if (rc)
+		unlink(tmp);
+out_free:
+	free(tmp);
+	free(buf);
+	return rc;
+}
+
 int store_lfs_pending_keep(struct store *s, int fd, const uint8_t sha[HZ_SHA256_LEN])
 {
 	char *dir = pending_path(s, NULL), *path = pending_path(s, sha);
@@ -189,8 +231,11 @@ int store_lfs_pending_keep(struct store *s, int fd, const uint8_t sha[HZ_SHA256_
 		goto out;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) && errno != EEXIST) {
-		rc = hz_error_set_errno(HZ_ERROR, "cannot link pending LFS object '%s'", path);
-		goto out;
+		/* no O_TMPFILE here (the spool was unlinked at once, or /proc
+		 * is missing): copy it */
+		rc = pending_copy(fd, path);
+		if (rc)
+			goto out;
 	}
 	rc = hz_fsync_dir(dir);
 out:

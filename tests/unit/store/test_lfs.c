@@ -168,6 +168,32 @@ static void test_pending(void **state)
 	assert_int_equal(store_lfs_pending_remove(fx->s, sha), 0); /* absent: fine */
 }
 
+/* A spool file that cannot be linked (created and unlinked, as where the
+ * file system lacks O_TMPFILE) is copied into place. */
+static void test_pending_copy(void **state)
+{
+	struct fixture *fx = *state;
+	const char *text = "copied bytes\n";
+	uint8_t sha[HZ_SHA256_LEN];
+	char path[128], buf[64];
+	uint64_t size = 0;
+	int fd, rfd;
+
+	snprintf(path, sizeof(path), "%s/spool.XXXXXX", fx->dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(hz_write_all(fd, text, strlen(text)), 0);
+	hz_sha256(sha, text, strlen(text));
+	assert_int_equal(store_lfs_pending_keep(fx->s, fd, sha), 0);
+	close(fd);
+	assert_int_equal(store_lfs_pending_open(fx->s, sha, &rfd, &size), 0);
+	assert_int_equal(size, strlen(text));
+	assert_int_equal(hz_pread_all(rfd, buf, size, 0), 0);
+	assert_memory_equal(buf, text, size);
+	close(rfd);
+}
+
 static void test_ingest_edits(void **state)
 {
 	struct fixture *fx = *state;
@@ -227,6 +253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_by_sha, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_edits, setup, teardown),
 	};
 
