@@ -1,6 +1,6 @@
 // The npm @huggingface/hub client against a hubzip daemon: createRepo,
 // uploadFiles of a directory, listFiles, downloadFile of every file,
-// byte-exact.  Usage: node hub_roundtrip.mjs MODULE_DIR HUB_URL REPO DIR
+// byte-exact, pathsInfo, snapshotDownload.  Usage: node hub_roundtrip.mjs MODULE_DIR HUB_URL REPO DIR
 // (HF_TOKEN in the environment).  Prints "ok N" on success.
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -40,5 +40,17 @@ for (const p of local) {
 	if (!got.equals(readFileSync(p))) throw new Error(`downloadFile ${path}: bytes differ`);
 	if (!(await hub.fileExists({ repo, path, accessToken, hubUrl })))
 		throw new Error(`fileExists ${path}: false`);
+}
+const info = await hub.pathsInfo({ repo, paths: want, accessToken, hubUrl });
+if (info.length !== want.length) throw new Error(`pathsInfo: ${info.length} of ${want.length}`);
+for (const i of info) {
+	const p = join(dir, i.path);
+	if (i.size !== statSync(p).size) throw new Error(`pathsInfo ${i.path}: size ${i.size}`);
+}
+// snapshotDownload into a cache directory of our own
+const snap = await hub.snapshotDownload({ repo, accessToken, hubUrl, cacheDir: process.env.HF_CACHE_DIR });
+for (const p of local) {
+	const got = readFileSync(join(snap, relative(dir, p)));
+	if (!got.equals(readFileSync(p))) throw new Error(`snapshotDownload ${p}: bytes differ`);
 }
 console.log(`ok ${local.length}`);
