@@ -223,8 +223,9 @@ int delta_rans_normalize(uint16_t f[256], const uint32_t c[256], int scale);
  */
 int delta_rans_lways(size_t n, bool wide);
 /*
- * Enables (default where the CPU has it) or disables the AVX2 paths: the
- * rANS decoders, and the XOR of a block with a rounded F32 base.
+ * Enables (default where the CPU has it) or disables the SIMD paths: the
+ * AVX2 rANS decoders and XOR of a block with a rounded F32 base, and the
+ * AVX-512 order-0 rANS encoder and histogram (same output as scalar).
  */
 void delta_rans_simd(bool on);
 /* True if the AVX2 paths may run: the CPU has AVX2, and they are enabled. */

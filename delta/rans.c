@@ -12,6 +12,10 @@
  * AVX2 lanes decode four independent groups per round (gathering table
  * entries), which is what makes restores fast; the scalar decoder is the
  * reference and the fallback.
+ * The encoder likewise codes 16 and 32 states eight lanes at a time
+ * with AVX-512 (VL, BW), compressing the words of the lanes that
+ * renormalise, so it writes the same words in the same order as the
+ * scalar encoder.
  *
  * Stream layout (after the model, see docs/format.md (Codecs)): the final
  * encoder states as u32, then the u16 words.  A decoder ends with every
@@ -73,6 +77,19 @@ bool delta_have_avx2(void)
 	return have_avx2();
 }
 
+/* The AVX-512 (VL, BW) encoder: the CPU has it, and SIMD is enabled. */
+static bool have_avx512(void)
+{
+#ifdef RANS_X86
+	return !atomic_load_explicit(&simd_off, memory_order_relaxed) &&
+	       __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512bw");
+#else
+	return false;
+#endif
+}
+
 /*
  * log2 of the number of states the encoder uses for n symbols: 4 bytes of
  * final state per 1024 symbols or more, at most 32 (16 and 32 states use
@@ -104,29 +121,209 @@ static int corrupt(const char *what)
 	return hz_error_set(HZ_ECORRUPT, "corrupt block: %s", what);
 }
 
-void delta_hist(uint32_t h[256], const uint8_t *p, size_t n)
+/*
+ * Byte histograms.  Increments of one counter are chained through memory
+ * (store to load forwarding), so consecutive bytes count into four
+ * sub-histograms, merged at the end, and a chunk of 32 zero bytes (most
+ * of an XORed high plane) counts at once.  Adds to h.
+ */
+static inline void hist_word4(uint32_t t[4][256], uint64_t v)
 {
-	uint32_t t[4][256];
+	t[0][v & 0xff]++;
+	t[1][v >> 8 & 0xff]++;
+	t[2][v >> 16 & 0xff]++;
+	t[3][v >> 24 & 0xff]++;
+	t[0][v >> 32 & 0xff]++;
+	t[1][v >> 40 & 0xff]++;
+	t[2][v >> 48 & 0xff]++;
+	t[3][v >> 56]++;
+}
+
+static inline void hist_word8(uint32_t t[8][256], uint64_t v)
+{
+	t[0][v & 0xff]++;
+	t[1][v >> 8 & 0xff]++;
+	t[2][v >> 16 & 0xff]++;
+	t[3][v >> 24 & 0xff]++;
+	t[4][v >> 32 & 0xff]++;
+	t[5][v >> 40 & 0xff]++;
+	t[6][v >> 48 & 0xff]++;
+	t[7][v >> 56]++;
+}
+
+static void hist_add(uint32_t h[256], const uint8_t *p, size_t n)
+{
+	uint32_t t[4][256], zeros = 0;
 	size_t i = 0;
 	int s;
 
 	memset(t, 0, sizeof(t));
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v = hz_load64(p + i);
+	for (; i + 32 <= n; i += 32) {
+		uint64_t v[4];
 
-		t[0][v & 0xff]++;
-		t[1][v >> 8 & 0xff]++;
-		t[2][v >> 16 & 0xff]++;
-		t[3][v >> 24 & 0xff]++;
-		t[0][v >> 32 & 0xff]++;
-		t[1][v >> 40 & 0xff]++;
-		t[2][v >> 48 & 0xff]++;
-		t[3][v >> 56]++;
+		v[0] = hz_load64(p + i);
+		v[1] = hz_load64(p + i + 8);
+		v[2] = hz_load64(p + i + 16);
+		v[3] = hz_load64(p + i + 24);
+		if (!(v[0] | v[1] | v[2] | v[3])) {
+			zeros += 32;
+			continue;
+		}
+		hist_word4(t, v[0]);
+		hist_word4(t, v[1]);
+		hist_word4(t, v[2]);
+		hist_word4(t, v[3]);
 	}
 	for (; i < n; i++)
 		t[0][p[i]]++;
+	t[1][0] += zeros;
 	for (s = 0; s < 256; s++)
-		h[s] = t[0][s] + t[1][s] + t[2][s] + t[3][s];
+		h[s] += t[0][s] + t[1][s] + t[2][s] + t[3][s];
+}
+
+/*
+ * The same with eight sub-histograms, for planes where one symbol is
+ * most of the bytes (four chains of its counter would be the bound).
+ */
+static void hist_add8(uint32_t h[256], const uint8_t *p, size_t n)
+{
+	uint32_t t[8][256], zeros = 0;
+	size_t i = 0;
+	int s, k;
+
+	memset(t, 0, sizeof(t));
+	for (; i + 32 <= n; i += 32) {
+		uint64_t v[4];
+
+		v[0] = hz_load64(p + i);
+		v[1] = hz_load64(p + i + 8);
+		v[2] = hz_load64(p + i + 16);
+		v[3] = hz_load64(p + i + 24);
+		if (!(v[0] | v[1] | v[2] | v[3])) {
+			zeros += 32;
+			continue;
+		}
+		hist_word8(t, v[0]);
+		hist_word8(t, v[1]);
+		hist_word8(t, v[2]);
+		hist_word8(t, v[3]);
+	}
+	for (; i < n; i++)
+		t[0][p[i]]++;
+	t[1][0] += zeros;
+	for (s = 0; s < 256; s++) {
+		uint32_t v = 0;
+
+		for (k = 0; k < 8; k++)
+			v += t[k][s];
+		h[s] += v;
+	}
+}
+
+/*
+ * Planes of at least HIST_FEW_MIN bytes whose first HIST_PROBE bytes hold
+ * at most HIST_FEW symbols (exponent planes, XORed planes) are counted
+ * 64 bytes at a time by comparing with each of those symbols (AVX-512);
+ * bytes outside the set are counted one by one, and the scalar counter
+ * takes over if they are more than 1/16 of a stretch.
+ */
+#define HIST_FEW_MIN (1u << 15)
+#define HIST_PROBE 4096
+#define HIST_FEW 16
+/* Chunks of 64 bytes per stretch: byte counters hold 255. */
+#define HIST_STRETCH 255
+
+#ifdef RANS_X86
+#define RANS_T512                                                           \
+	__attribute__((target("avx2,avx512f,avx512vl,avx512bw,popcnt")))
+
+/*
+ * Adds the counts of p[0..n) to h while they stay mostly in sym[0..k)
+ * (k <= HIST_FEW; sym padded to HIST_FEW with sym[0]).  Returns how many
+ * bytes it counted (a multiple of 64 bytes).
+ */
+RANS_T512 static size_t hist_few_avx512(uint32_t h[256], const uint8_t *p,
+					size_t n, const uint8_t *sym, int k)
+{
+	const __m512i one = _mm512_set1_epi8(1), z = _mm512_setzero_si512();
+	__m512i sv[HIST_FEW], acc[HIST_FEW];
+	size_t i = 0;
+	int j;
+
+	for (j = 0; j < HIST_FEW; j++)
+		sv[j] = _mm512_set1_epi8((char)sym[j]);
+	while (n - i >= 64) {
+		size_t c, nc = (n - i) / 64, other = 0;
+
+		if (nc > HIST_STRETCH)
+			nc = HIST_STRETCH;
+		for (j = 0; j < HIST_FEW; j++)
+			acc[j] = z;
+		for (c = 0; c < nc; c++, i += 64) {
+			__m512i v = _mm512_loadu_si512((const void *)(p + i));
+			__mmask64 any = 0, m;
+
+#pragma GCC unroll 16
+			for (j = 0; j < HIST_FEW; j++) {
+				m = _mm512_cmpeq_epi8_mask(v, sv[j]);
+				acc[j] = _mm512_mask_add_epi8(acc[j], m, acc[j],
+							      one);
+				any |= m;
+			}
+			for (m = ~any; m; m &= m - 1) {
+				h[p[i + (size_t)__builtin_ctzll(m)]]++;
+				other++;
+			}
+		}
+		for (j = 0; j < k; j++)
+			h[sym[j]] += (uint32_t)_mm512_reduce_add_epi64(
+				_mm512_sad_epu8(acc[j], z));
+		if (other > nc * 64 / 16)
+			break;
+	}
+	return i;
+}
+#endif
+
+void delta_hist(uint32_t h[256], const uint8_t *p, size_t n)
+{
+	uint32_t top = 0;
+	int k = 0, s;
+
+	memset(h, 0, 256 * sizeof(*h));
+	if (n < HIST_FEW_MIN) {
+		hist_add(h, p, n);
+		return;
+	}
+	hist_add(h, p, HIST_PROBE);
+	p += HIST_PROBE;
+	n -= HIST_PROBE;
+	for (s = 0; s < 256; s++) {
+		if (h[s])
+			k++;
+		if (h[s] > top)
+			top = h[s];
+	}
+#ifdef RANS_X86
+	if (k <= HIST_FEW && have_avx512()) {
+		uint8_t sym[HIST_FEW];
+		size_t done;
+		int j = 0;
+
+		for (s = 0; s < 256; s++)
+			if (h[s])
+				sym[j++] = (uint8_t)s;
+		for (; j < HIST_FEW; j++)
+			sym[j] = sym[0];
+		done = hist_few_avx512(h, p, n, sym, k);
+		p += done;
+		n -= done;
+	}
+#endif
+	if (top > HIST_PROBE / 4)
+		hist_add8(h, p, n);
+	else
+		hist_add(h, p, n);
 }
 
 double delta_hist_cost(const uint32_t h[256], size_t n)
@@ -488,6 +685,112 @@ size_t delta_rans0_size(const uint32_t h[256], const uint16_t f[256],
 	       (size_t)(delta_rans_cost(h, f, scale) / 8);
 }
 
+#ifdef RANS_X86
+/* Lanes 0-3 from a, 4-7 from b. */
+RANS_T512 static inline __m256i load_pair(const struct delta_rans_esym *a,
+					  const struct delta_rans_esym *b)
+{
+	return _mm256_inserti128_si256(
+		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+		_mm_loadu_si128((const __m128i *)b), 1);
+}
+
+/*
+ * enc_put for eight states x (lanes 0-7) and their symbols s[0..7]: the
+ * symbols' esym entries transposed into lanes, the words of the states
+ * that renormalise stored in lane order below *pp (as the scalar coder,
+ * walking the lanes down, stores them), and the division replaced by
+ * the same multiply-high and shift.
+ */
+RANS_T512 static inline __m256i enc8_avx512(__m256i x, const uint8_t *s,
+					    const struct delta_rans_esym *es,
+					    uint8_t **pp)
+{
+	const __m256i lo16 = _mm256_set1_epi32(0xffff);
+	uint64_t v = hz_load64(s);
+	__m256i r0, r1, r2, r3, t0, t1, t2, t3, xmax, rcp, bias, cs, ev, od, q;
+	__mmask8 k;
+	unsigned cnt;
+
+	r0 = load_pair(&es[v & 0xff], &es[v >> 32 & 0xff]);
+	r1 = load_pair(&es[v >> 8 & 0xff], &es[v >> 40 & 0xff]);
+	r2 = load_pair(&es[v >> 16 & 0xff], &es[v >> 48 & 0xff]);
+	r3 = load_pair(&es[v >> 24 & 0xff], &es[v >> 56]);
+	t0 = _mm256_unpacklo_epi32(r0, r1);
+	t1 = _mm256_unpackhi_epi32(r0, r1);
+	t2 = _mm256_unpacklo_epi32(r2, r3);
+	t3 = _mm256_unpackhi_epi32(r2, r3);
+	xmax = _mm256_unpacklo_epi64(t0, t2);
+	rcp = _mm256_unpackhi_epi64(t0, t2);
+	bias = _mm256_unpacklo_epi64(t1, t3);
+	cs = _mm256_unpackhi_epi64(t1, t3);	/* cmpl_freq | rcp_shift << 16 */
+
+	k = _mm256_cmpge_epu32_mask(x, xmax);
+	cnt = (unsigned)__builtin_popcount(k);
+	*pp -= 2 * cnt;
+	_mm_mask_storeu_epi16(*pp, (__mmask8)((1u << cnt) - 1),
+			      _mm256_cvtepi32_epi16(
+				      _mm256_maskz_compress_epi32(k, x)));
+	x = _mm256_mask_srli_epi32(x, k, x, 16);
+
+	ev = _mm256_srli_epi64(_mm256_mul_epu32(x, rcp), 32);
+	od = _mm256_mul_epu32(_mm256_srli_epi64(x, 32),
+			      _mm256_srli_epi64(rcp, 32));
+	q = _mm256_blend_epi32(ev, od, 0xaa);
+	q = _mm256_srlv_epi32(q, _mm256_srli_epi32(cs, 16));
+	x = _mm256_add_epi32(x, bias);
+	return _mm256_add_epi32(x, _mm256_mullo_epi32(q, _mm256_and_si256(cs,
+								       lo16)));
+}
+
+/*
+ * The rounds of delta_rans0_encode for 16 or 32 states, from symbol *ip
+ * (a multiple of ways) down to 0, with the same room check per round.
+ * Returns 0 or DELTA_NOFIT.
+ */
+RANS_T512 static int rans0_enc_avx512(uint32_t *x, int ways, const uint8_t *src,
+				      size_t *ip,
+				      const struct delta_rans_esym *es,
+				      uint8_t **pp, const uint8_t *tmp,
+				      size_t slen)
+{
+	const __m256i z = _mm256_setzero_si256();
+	__m256i x0, x1, x2 = z, x3 = z;
+	uint8_t *p = *pp;
+	size_t i = *ip;
+	int rc = 0;
+
+	x0 = _mm256_loadu_si256((const __m256i *)x);
+	x1 = _mm256_loadu_si256((const __m256i *)(x + 8));
+	if (ways == 32) {
+		x2 = _mm256_loadu_si256((const __m256i *)(x + 16));
+		x3 = _mm256_loadu_si256((const __m256i *)(x + 24));
+	}
+	while (i) {
+		if ((size_t)(p - tmp) < 2 * (size_t)ways + slen) {
+			rc = DELTA_NOFIT;
+			break;
+		}
+		i -= (size_t)ways;
+		if (ways == 32) {
+			x3 = enc8_avx512(x3, src + i + 24, es, &p);
+			x2 = enc8_avx512(x2, src + i + 16, es, &p);
+		}
+		x1 = enc8_avx512(x1, src + i + 8, es, &p);
+		x0 = enc8_avx512(x0, src + i, es, &p);
+	}
+	_mm256_storeu_si256((__m256i *)x, x0);
+	_mm256_storeu_si256((__m256i *)(x + 8), x1);
+	if (ways == 32) {
+		_mm256_storeu_si256((__m256i *)(x + 16), x2);
+		_mm256_storeu_si256((__m256i *)(x + 24), x3);
+	}
+	*ip = i;
+	*pp = p;
+	return rc;
+}
+#endif
+
 /*
  * Order 0: [scale][log2 ways][frequency list][states][words]; symbol i
  * uses state i % ways.
@@ -522,6 +825,11 @@ int delta_rans0_encode(uint8_t *out, size_t cap, size_t *out_len,
 			return DELTA_NOFIT;
 		x[i & (ways - 1)] = enc_put(x[i & (ways - 1)], &p, &es[src[i]]);
 	}
+#ifdef RANS_X86
+	if (ways >= 16 && have_avx512() &&
+	    rans0_enc_avx512(x, ways, src, &i, es, &p, tmp, slen))
+		return DELTA_NOFIT;
+#endif
 	while (i) {
 		if ((size_t)(p - tmp) < 2 * (size_t)ways + slen)
 			return DELTA_NOFIT;
