@@ -136,6 +136,10 @@ static json_t *batch_object(struct api_req *req, int upload, json_t *o, const ch
 		return json_pack("{s:s?, s:O?, s:{s:i, s:s}}", "oid", oid, "size", jsize, "error",
 				 "code", 422, "message",
 				 "oid must be 64 lowercase hex digits and size a count");
+	if (upload && (uint64_t)json_integer_value(jsize) > req->srv->cfg.max_upload_bytes)
+		return json_pack("{s:s, s:O, s:{s:i, s:s}}", "oid", oid, "size", jsize, "error",
+				 "code", 413, "message",
+				 "the object is larger than the server's max_upload_bytes");
 	hz_unhex(sha, oid, HZ_SHA256_LEN);
 	have = object_have(req, sha, (uint64_t)json_integer_value(jsize), upload);
 	if (have < 0)

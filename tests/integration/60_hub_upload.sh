@@ -155,6 +155,11 @@ req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
 expect "batch with a bad oid" 200
 check "a bad oid is a per-object 422" [ "$(jq -r '.objects[0].error.code' "$T/body")" = 422 ]
 req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
+	-d "{\"operation\":\"upload\",\"objects\":[{\"oid\":\"$OID\",\"size\":$((65 << 20))}]}"
+expect "batch of an object over max_upload_bytes" 200
+check "an object over max_upload_bytes is a per-object 413" \
+	[ "$(jq -r '.objects[0].error.code' "$T/body")" = 413 ]
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" \
 	-d "{\"operation\":\"upload\",\"objects\":[],\"hash_algo\":\"md5\"}"
 expect "batch with another hash_algo" 409 UnsupportedHashAlgo
 req POST "$U/acme/m1.git/info/lfs/objects/batch" -H "Content-Type: text/plain" "${AUTH[@]}" -d "$B"
