@@ -165,6 +165,11 @@ expect "batch with another hash_algo" 409 UnsupportedHashAlgo
 req POST "$U/acme/m1.git/info/lfs/objects/batch" -H "Content-Type: text/plain" "${AUTH[@]}" -d "$B"
 expect "batch with a wrong content type" 415 UnsupportedMediaType
 
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" -d '{"operation":'
+expect "a batch that is not JSON" 400 BadRequest
+head -c $((5 << 20)) /dev/zero | tr '\0' ' ' >"$T/big"
+req POST "$U/acme/m1.git/info/lfs/objects/batch" "${LJ[@]}" "${AUTH[@]}" --data-binary @"$T/big"
+expect "a batch body over its limit" 413 PayloadTooLarge
 PENDING=$STORE/objects/lfs-pending
 # a tampered signature, another oid or size under the same signature, an expired URL
 req PUT "${HREF/sig=/sig=0}" -T "$M"
@@ -241,6 +246,20 @@ expect "commit with bad base64" 400 BadRequest
 { line_hdr "bad"; line_file ../x "$T/readme"; } >"$T/nd"
 req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
 expect "commit with a traversal path" 400 InvalidPath
+hz ls >"$T/ls.before" 2>&1
+for bad in /etc/passwd 'a//b' './a' "$(head -c 5000 /dev/zero | tr '\0' a)"; do
+	{ line_hdr "bad"; line_file "$bad" "$T/readme"; } >"$T/nd"
+	req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+	expect "commit of a bad path (${bad:0:20})" 400 InvalidPath
+done
+{ line_hdr "bad"; echo '{"key":"file","value":{"path":"a\u0000b","content":""}}'; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "commit of a path with a NUL" 400 BadRequest
+{ line_hdr "bad"; line_del deletedFolder ../x; } >"$T/nd"
+req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
+expect "deleting a traversal path" 400 InvalidPath
+hz ls >"$T/ls.after" 2>&1
+check "the bad commits changed nothing" cmp -s "$T/ls.before" "$T/ls.after"
 printf 'not json\n' >"$T/nd"
 req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
 expect "commit with a line that is not JSON" 400 BadRequest
