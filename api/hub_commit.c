@@ -162,19 +162,22 @@ static int op_lfs_file(struct api_req *req, struct hc *c, const char *path, json
 	uint64_t size, have = 0;
 	int fd = -1, rc;
 
+	/* "size" is optional: huggingface_hub's copies send only the oid */
 	if (!oid || strlen(oid) != 64 || strspn(oid, "0123456789abcdef") != 64 ||
-	    !json_is_integer(jsize) || json_integer_value(jsize) < 0 ||
+	    (jsize && (!json_is_integer(jsize) || json_integer_value(jsize) < 0)) ||
 	    (algo && strcmp(algo, "sha256"))) {
 		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
 				"lfsFile '%s': expected a sha256 \"oid\" and a \"size\"", path);
 		return -1;
 	}
-	size = (uint64_t)json_integer_value(jsize);
+	size = jsize ? (uint64_t)json_integer_value(jsize) : UINT64_MAX;
 	hz_unhex(sha, oid, HZ_SHA256_LEN);
 	rc = store_lfs_pending_open(req->s, sha, &fd, &have);
 	if (!rc) {
 		void *t;
 
+		if (size == UINT64_MAX)
+			size = have;
 		if (have != size) {
 			close(fd);
 			api_reply_error(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "InvalidFile",

@@ -300,9 +300,12 @@ curl -sf "$U/acme/m1/resolve/main/copy.safetensors" -o "$T/dl"
 check "the stored file named again is byte-exact" cmp -s "$T/dl" "$M"
 curl -sf "$U/acme/m1/resolve/$C1/README.md" -o "$T/dl"
 check "the parent revision keeps README.md" cmp -s "$T/dl" "$T/readme"
-{ line_hdr "only a deletion" "$C2"; line_del deletedFile empty.txt; } >"$T/nd"
+{ line_hdr "only a deletion" "$C2"; line_del deletedFile empty.txt
+  jq -cn --arg o "$OID" '{key:"lfsFile",value:{path:"copy2.safetensors",algo:"sha256",oid:$o}}'; } >"$T/nd"
 req POST "$C" "${ND[@]}" "${AUTH[@]}" --data-binary @"$T/nd"
-expect "a commit that only deletes" 200
+expect "a commit that deletes and copies (an lfsFile without size)" 200
+curl -sf "$U/acme/m1/resolve/main/copy2.safetensors" -o "$T/dl"
+check "the copy is byte-exact" cmp -s "$T/dl" "$M"
 req GET "$U/acme/m1/resolve/main/empty.txt"
 expect "the deleted file is gone" 404 EntryNotFound
 { line_hdr "size" ; line_lfs bad.safetensors "$OID" 5; } >"$T/nd"
