@@ -162,7 +162,7 @@ static int op_lfs_file(struct api_req *req, struct hc *c, const char *path, json
 	uint64_t size, have = 0;
 	int fd = -1, rc;
 
-	/* "size" is optional: huggingface_hub's copies send only the oid */
+	/* "size" is optional (a copy may send only the oid) */
 	if (!oid || strlen(oid) != 64 || strspn(oid, "0123456789abcdef") != 64 ||
 	    (jsize && (!json_is_integer(jsize) || json_integer_value(jsize) < 0)) ||
 	    (algo && strcmp(algo, "sha256"))) {
