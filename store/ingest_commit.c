@@ -117,7 +117,7 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 static int insert_files(struct store_ingest *in, int64_t now)
 {
 	struct store *s = in->s;
-	sqlite3_stmt *ins = NULL, *seg = NULL, *ten = NULL;
+	sqlite3_stmt *ins = NULL, *seg = NULL, *ten = NULL, *chk = NULL;
 	int rc;
 
 	rc = db_prepare(s, &ins,
@@ -131,11 +131,21 @@ static int insert_files(struct store_ingest *in, int64_t now)
 		rc = db_prepare(s, &ten,
 				"INSERT INTO tensors(file_id, name, dtype, shape, file_off, object_id)"
 				" VALUES (?,?,?,?,?,?)");
+	if (!rc)
+		rc = db_prepare(s, &chk, "SELECT 1 FROM files WHERE id = ?");
 	for (size_t i = 0; !rc && i < in->files.n; i++) {
 		struct pend_file *f = &in->files.v[i];
 
-		if (f->same_as >= 0 || f->id)
+		if (f->same_as >= 0)
 			continue;
+		if (f->id) { /* stored before (gc may have run since): still there? */
+			sqlite3_bind_int64(chk, 1, f->id);
+			if (sqlite3_step(chk) != SQLITE_ROW)
+				rc = hz_error_set(HZ_ERROR, "a stored file was removed during the"
+						  " ingest; retry");
+			sqlite3_reset(chk);
+			continue;
+		}
 		sqlite3_bind_blob(ins, 1, f->sha, HZ_SHA256_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 2, (int64_t)f->size);
 		sqlite3_bind_int(ins, 3, f->format);
@@ -176,6 +186,7 @@ static int insert_files(struct store_ingest *in, int64_t now)
 	sqlite3_finalize(ins);
 	sqlite3_finalize(seg);
 	sqlite3_finalize(ten);
+	sqlite3_finalize(chk);
 	return rc;
 }
 

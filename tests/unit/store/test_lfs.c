@@ -247,6 +247,29 @@ static void test_ingest_edits(void **state)
 	assert_string_equal(tree, "d/one.txt,d/sub/two.txt,dd.txt,keep.txt,");
 }
 
+/* A stored file named by a session and collected by gc before the commit
+ * makes the commit fail instead of naming a missing row. */
+static void test_stored_then_gc(void **state)
+{
+	struct fixture *fx = *state;
+	char c[STORE_COMMIT_HEX];
+	uint8_t sha[HZ_SHA256_LEN];
+	struct store_gc_result g;
+	struct store_ingest *in;
+	struct store_revision rev;
+
+	commit_text(fx->s, "a/src", "f.txt", "soon gone\n", c);
+	hz_sha256(sha, "soon gone\n", 10);
+	assert_int_equal(store_ingest_begin(&in, fx->s, "a/dst", "main"), 0);
+	assert_int_equal(store_ingest_add_stored(in, "f.txt", sha, 10), 0);
+	assert_int_equal(store_repo_delete(fx->s, "a/src"), 0);
+	assert_int_equal(store_gc(fx->s, &g), 0);
+	assert_int_equal(g.files_deleted, 1);
+	assert_int_equal(store_ingest_commit(in, "late", c), HZ_ERROR);
+	store_ingest_free(in);
+	assert_int_equal(store_resolve(fx->s, &rev, "a/dst", "main"), HZ_ENOTFOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_edits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stored_then_gc, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
