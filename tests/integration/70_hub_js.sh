@@ -20,27 +20,8 @@ if [ "$(jq -r .version "$MOD/package.json" 2>/dev/null)" != "$JS_VERSION" ]; the
 		skip "npm install @huggingface/hub@$JS_VERSION failed (registry unreachable?): $(tail -3 "$T/npm.log")"
 fi
 
-PID=
-stop_daemon() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	PID=
-}
-trap 'stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
-start_daemon() {
-	"$HUBZIP" --store "$STORE" serve --listen 127.0.0.1:0 --max-upload-bytes 256M \
-		>"$T/out" 2>>"$T/log" &
-	PID=$!
-	for _ in $(seq 100); do
-		grep -q '^hubzip: serving' "$T/out" 2>/dev/null && break
-		kill -0 "$PID" 2>/dev/null || { cat "$T/log" >&2; echo "daemon died" >&2; exit 1; }
-		sleep 0.1
-	done
-	U=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/out" | head -1)
-	[ -n "$U" ] || { echo "daemon did not start" >&2; cat "$T/log" >&2; exit 1; }
-}
+MAX_UPLOAD=256M
+. "$(dirname "$0")/daemon.sh"
 
 hz init >/dev/null
 start_daemon

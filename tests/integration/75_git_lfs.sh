@@ -10,27 +10,8 @@ skip() { echo "$(basename "$0"): SKIPPED: $*"; exit 0; }
 command -v git >/dev/null || skip "git is not installed"
 git lfs version >/dev/null 2>&1 || skip "git-lfs is not installed (apt-get install git-lfs)"
 
-PID=
-stop_daemon() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	PID=
-}
-trap 'stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
-start_daemon() {
-	"$HUBZIP" --store "$STORE" serve --listen 127.0.0.1:0 --max-upload-bytes 256M \
-		>"$T/out" 2>>"$T/log" &
-	PID=$!
-	for _ in $(seq 100); do
-		grep -q '^hubzip: serving' "$T/out" 2>/dev/null && break
-		kill -0 "$PID" 2>/dev/null || { cat "$T/log" >&2; echo "daemon died" >&2; exit 1; }
-		sleep 0.1
-	done
-	U=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/out" | head -1)
-	[ -n "$U" ] || { echo "daemon did not start" >&2; cat "$T/log" >&2; exit 1; }
-}
+MAX_UPLOAD=256M
+. "$(dirname "$0")/daemon.sh"
 
 
 hz init >/dev/null
@@ -43,7 +24,6 @@ git config --global user.name test
 git config --global init.defaultBranch main
 git config --global credential.helper ""
 SRC=$CORPUS_MINI/upscalerjs/esrgan-slim-x2
-sha() { sha256sum "$1" | cut -c1-64; }
 
 curl -sf -X POST "$U/api/repos/create" -H "Authorization: Bearer $TOKEN" \
 	-d '{"name":"g","organization":"acme"}' >/dev/null
