@@ -80,6 +80,10 @@ TARGETS = {
     "ft_attached_pct": 100.0,    # every fine-tune in its true family
     "ft_ingest_mbps_core": 200.0,
     "ft_restore_mbps_core": 700.0,
+    # issue 4: HTTP on loopback (hubzip serve)
+    "http_dl_ft_mbps_core": 700.0,   # download of delta-coded fine-tunes, per core of the daemon
+    "http_ul_mbps_core": 200.0,      # upload of new data, per core of the daemon
+    "http_rss_mib": 300.0,           # 32 concurrent downloads, 8 concurrent uploads
 }
 # relations coded against a base: the peers get the MANIFEST parent's file (an oracle)
 PEER_RELATIONS = ("finetune", "lora-merged", "dtype-cast", "reconvert")
@@ -1460,7 +1464,361 @@ def cluster_report(files, clus, marginal, shuffled, limit=12):
     return [t]
 
 
-def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info, peers, clus, shuffled):
+# ---- HTTP: hubzip serve vs a plain static server and PUT sink (issue 4) ----------
+
+PUT_SINK = r'''
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_PUT(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        path = os.path.join(sys.argv[2], self.path.strip("/").replace("/", "_"))
+        with open(path, "wb") as f:
+            while n > 0:
+                b = self.rfile.read(min(n, 1 << 20))
+                if not b:
+                    break
+                f.write(b)
+                n -= len(b)
+        self.send_response(201 if n == 0 else 400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_s(pid):
+    """utime + stime of every thread of pid, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_hwm_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
+class Server:
+    """A server process run under rusage_exec (its CPU and peak RSS come from wait4 at the end,
+    and from /proc/PID while it runs)."""
+
+    def __init__(self, name, cmd, port, log_path):
+        import urllib.request
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}"
+        self._rfd, wfd = os.pipe()
+        self._log = open(log_path, "wb")
+        self.p = subprocess.Popen([RUSAGE_EXEC, str(wfd)] + [str(c) for c in cmd], pass_fds=(wfd,),
+                                  stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
+        os.close(wfd)
+        self.pid = None
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 20:
+            if self.pid is None:
+                try:
+                    with open(f"/proc/{self.p.pid}/task/{self.p.pid}/children") as f:
+                        kids = f.read().split()
+                    if kids:
+                        self.pid = int(kids[0])
+                except OSError:
+                    pass
+            if self.p.poll() is not None:
+                break
+            try:
+                import socket
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    if self.pid is not None:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BenchError(f"{name} did not start: see {log_path}")
+
+    def cpu(self):
+        return proc_cpu_s(self.pid)
+
+    def hwm_mib(self):
+        return proc_hwm_mib(self.pid)
+
+    def stop(self):
+        self.hwm = None
+        try:
+            self.hwm = self.hwm_mib()
+        except OSError:
+            pass
+        if self.pid:
+            try:
+                os.kill(self.pid, 15)
+            except ProcessLookupError:
+                pass
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            if self.pid:
+                os.kill(self.pid, 9)
+            self.p.wait()
+        line = os.read(self._rfd, 4096)
+        os.close(self._rfd)
+        self._log.close()
+        self.rusage = None
+        try:
+            rc, user, sys_, rss, wall = line.split()
+            self.rusage = {"rc": int(rc), "cpu_s": float(user) + float(sys_), "maxrss_mib": int(rss) / 1024}
+        except ValueError:
+            pass
+
+
+def http_phase(srv, name, jobs, items, fn, verify=None):
+    """Runs fn(item) -> (ok, bytes or error) for every item on `jobs` threads; the server's CPU seconds
+    from /proc around it.  verify() -> [errors], after the timed part.  Returns a summary dict."""
+    busy0, own0 = cpu_busy_s(), own_cpu_s()
+    c0 = srv.cpu()
+    t0 = time.perf_counter()
+    res = run_pool(jobs, len(items), lambda i: fn(items[i]))
+    wall = time.perf_counter() - t0
+    cpu = srv.cpu() - c0
+    busy1, own1 = cpu_busy_s(), own_cpu_s()
+    nbytes = sum(b for ok, b in res if ok)
+    errors = [msg for ok, msg in res if not ok]
+    if verify is not None:
+        errors += verify()
+    d = {"name": name, "server": srv.name, "at_once": jobs, "requests": len(items), "bytes": nbytes,
+         "errors": len(errors), "error_samples": errors[:5], "server_cpu_s": round(cpu, 3),
+         "wall_s": round(wall, 3),
+         "mbps_per_core": nbytes / MB / cpu if cpu > 0 else None,
+         "wall_mbps": nbytes / MB / wall if wall > 0 else None,
+         "client_cpu_s": round((own1 - own0), 3) if own0 is not None and own1 is not None else None,
+         "server_hwm_mib": round(srv.hwm_mib(), 1)}
+    log(f"http: {srv.name} {name} x{jobs}: {nbytes / MB:.0f} MB in {wall:.1f}s, server CPU {cpu:.2f}s,"
+        f" {len(errors)} errors")
+    return d
+
+
+def curl_put(url, path, headers):
+    cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect:", "-T", path]
+    for h in headers:
+        cmd += ["-H", h]
+    p = subprocess.run(cmd + [url], capture_output=True, text=True)
+    code = p.stdout.strip()
+    if p.returncode != 0 or code not in ("200", "201"):
+        return False, f"PUT {url}: curl exit {p.returncode}, HTTP {code} {p.stderr.strip()[:200]}"
+    return True, os.path.getsize(path)
+
+
+def curl_get(url, out, size, headers=()):
+    cmd = ["curl", "-sS", "-o", out, "-w", "%{http_code}"]
+    for h in headers:
+        cmd += ["-H", h]
+    p = subprocess.run(cmd + [url], capture_output=True, text=True)
+    code = p.stdout.strip()
+    if p.returncode != 0 or code != "200":
+        return False, f"GET {url}: curl exit {p.returncode}, HTTP {code} {p.stderr.strip()[:200]}"
+    got = os.path.getsize(out)
+    if got != size:
+        return False, f"GET {url}: {got} bytes, expected {size}"
+    return True, got
+
+
+def bench_http(args, files, repos, work):
+    """Upload then download the corpus's base and fine-tune safetensors files over loopback HTTP,
+    through `hubzip serve` and through plain Python servers; every download is hashed."""
+    if shutil.which("curl") is None:
+        raise BenchError("curl not found")
+    hwork = os.path.join(work, "http")
+    shutil.rmtree(hwork, ignore_errors=True)
+    os.makedirs(hwork)
+    rank = {r: i for i, r in enumerate(repos)}
+    sel = sorted((e for e in files if e["listed"] and e["path"].endswith(".safetensors")
+                  and e["relation"] in NO_BASE + FT_RELATIONS), key=lambda e: rank[e["repo"]])
+    bases = [e for e in sel if e["relation"] in NO_BASE]
+    fts = [e for e in sel if e["relation"] in FT_RELATIONS]
+    allf = bases + fts
+    dl_at, ul_at = 32, 8
+    phases, errors = [], []
+
+    def hz_start(tag):
+        store = os.path.join(hwork, f"store-{tag}")
+        run([args.hubzip, "--store", store, "init"])
+        tok = run([args.hubzip, "--store", store, "token", "create", "bench", "--scope", "write"],
+                  capture=True).out.decode().strip().split()[-1]
+        port = free_port()
+        srv = Server("hubzip serve", [args.hubzip, "--store", store, "serve", "--listen", f"127.0.0.1:{port}",
+                                      "--log-level", "error"], port, os.path.join(hwork, f"serve-{tag}.log"))
+        import urllib.request
+        for repo in sorted({e["repo"] for e in allf}):
+            req = urllib.request.Request(srv.url + "/api/v1/repos", method="POST",
+                                         data=json.dumps({"repo": repo}).encode(),
+                                         headers={"Authorization": f"Bearer {tok}",
+                                                  "Content-Type": "application/json"})
+            with urllib.request.urlopen(req) as r:
+                r.read()
+        return srv, tok
+
+    def hz_put(srv, tok):
+        def f(e):
+            return curl_put(f"{srv.url}/api/v1/repos/{e['repo']}/files/main/{e['rel']}", e["abs"],
+                            [f"Authorization: Bearer {tok}", f"X-Content-SHA256: {e['sha256']}"])
+        return f
+
+    def sink_put(srv):
+        def f(e):
+            return curl_put(f"{srv.url}/{e['path']}", e["abs"], [])
+        return f
+
+    seq = iter(range(1 << 30))
+    pending = []
+
+    def getter(base_url, tok, hub):
+        def f(e):
+            out = os.path.join(hwork, "dl", str(next(seq)))
+            url = (f"{base_url}/{e['repo']}/resolve/main/{e['rel']}" if hub else f"{base_url}/{e['path']}")
+            ok, v = curl_get(url, out, e["bytes"], [f"Authorization: Bearer {tok}"] if tok else [])
+            pending.append((out, url, e))
+            return ok, v
+        return f
+
+    def verify():   # after the timed part: hashing is not the servers' work
+        errs = []
+        for out, url, e in pending:
+            if os.path.exists(out):
+                got = sha256_file(out)
+                if got != e["sha256"]:
+                    errs.append(f"GET {url}: sha256 {got} != {e['sha256']}")
+                os.unlink(out)
+        pending.clear()
+        return errs
+    os.makedirs(os.path.join(hwork, "dl"))
+
+    def dl_list(fs, n):   # at least n requests, so n are in flight at once
+        out = list(fs)
+        while len(out) < n:
+            out += fs
+        return out
+
+    servers = {}
+    # hubzip: one fresh store, files uploaded one at a time (bases, then fine-tunes), then downloads
+    log(f"http: {len(bases)} base files ({sum(e['bytes'] for e in bases) / MB:.0f} MB), {len(fts)} fine-tunes"
+        f" ({sum(e['bytes'] for e in fts) / MB:.0f} MB)")
+    hz, tok = hz_start("serial")
+    try:
+        phases.append(http_phase(hz, "upload, bases (no base: new data)", 1, bases, hz_put(hz, tok)))
+        phases.append(http_phase(hz, "upload, fine-tunes (delta-coded)", 1, fts, hz_put(hz, tok)))
+        g = getter(hz.url, tok, True)
+        phases.append(http_phase(hz, "download, all", 1, allf, g, verify))
+        phases.append(http_phase(hz, "download, fine-tunes (delta-coded)", 1, fts, g, verify))
+        phases.append(http_phase(hz, "download, all", dl_at, dl_list(allf, dl_at), g, verify))
+        phases.append(http_phase(hz, "download, fine-tunes (delta-coded)", dl_at, dl_list(fts, dl_at), g, verify))
+    finally:
+        hz.stop()
+    servers["hubzip serve (uploads 1 at a time, downloads)"] = {"peak_rss_mib": hz.hwm, "rusage": hz.rusage}
+    # hubzip: a second fresh store, the same files uploaded 8 at a time (all bases, then the fine-tunes)
+    hz2, tok2 = hz_start("concurrent")
+    try:
+        phases.append(http_phase(hz2, "upload, bases (no base: new data)", ul_at, bases, hz_put(hz2, tok2)))
+        phases.append(http_phase(hz2, "upload, fine-tunes (delta-coded)", ul_at, fts, hz_put(hz2, tok2)))
+    finally:
+        hz2.stop()
+    servers[f"hubzip serve (uploads {ul_at} at a time)"] = {"peak_rss_mib": hz2.hwm, "rusage": hz2.rusage}
+    # peers: a PUT sink (Python, writes the body to a file) and python3 -m http.server
+    sinkd = os.path.join(hwork, "sink")
+    os.makedirs(sinkd)
+    script = os.path.join(hwork, "put_sink.py")
+    with open(script, "w") as f:
+        f.write(PUT_SINK)
+    for at in (1, ul_at):
+        port = free_port()
+        sk = Server("python PUT sink", [sys.executable, script, port, sinkd], port,
+                    os.path.join(hwork, f"sink-{at}.log"))
+        try:
+            phases.append(http_phase(sk, "upload, bases (no base: new data)", at, bases, sink_put(sk)))
+            phases.append(http_phase(sk, "upload, fine-tunes (delta-coded)", at, fts, sink_put(sk)))
+        finally:
+            sk.stop()
+            shutil.rmtree(sinkd)
+            os.makedirs(sinkd)
+        servers[f"python PUT sink ({at} at a time)"] = {"peak_rss_mib": sk.hwm, "rusage": sk.rusage}
+    port = free_port()
+    st = Server("python3 -m http.server", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                                           "--directory", args.corpus, port], port,
+                os.path.join(hwork, "http.server.log"))
+    try:
+        g = getter(st.url, None, False)
+        phases.append(http_phase(st, "download, all", 1, allf, g, verify))
+        phases.append(http_phase(st, "download, fine-tunes (delta-coded)", 1, fts, g, verify))
+        phases.append(http_phase(st, "download, all", dl_at, dl_list(allf, dl_at), g, verify))
+        phases.append(http_phase(st, "download, fine-tunes (delta-coded)", dl_at, dl_list(fts, dl_at), g, verify))
+    finally:
+        st.stop()
+    servers["python3 -m http.server"] = {"peak_rss_mib": st.hwm, "rusage": st.rusage}
+    for p in phases:
+        errors += p["error_samples"]
+    return {"phases": phases, "servers": servers, "files": {"bases": len(bases), "finetunes": len(fts)},
+            "bytes": {"bases": sum(e["bytes"] for e in bases), "finetunes": sum(e["bytes"] for e in fts)},
+            "errors": sum(p["errors"] for p in phases), "error_samples": errors[:10],
+            "download_at_once": dl_at, "upload_at_once": ul_at}
+
+
+def http_report(h):
+    """Tables of the HTTP section, and its target rows as (name, value, text, goal, ok)."""
+    t = Table("HTTP on loopback: hubzip serve vs python3 -m http.server / a Python PUT sink (curl clients;"
+              " MB/s per core = bytes / the server's CPU s)",
+              ["phase", "server", "at once", "requests", "MB", "server CPU s", "MB/s per core", "wall MB/s",
+               "errors", "server peak RSS MiB"])
+    for p in h["phases"]:
+        t.add(p["name"], p["server"], p["at_once"], p["requests"], fmt_mb(p["bytes"], 1),
+              fmt_num(p["server_cpu_s"], 2), fmt_num(p["mbps_per_core"]), fmt_num(p["wall_mbps"]),
+              p["errors"], fmt_num(p["server_hwm_mib"]))
+    t.note = ("uploads: PUT with X-Content-SHA256 into a fresh store (1 at a time; then a second fresh store, "
+              f"{h['upload_at_once']} at a time), bases first; downloads: GET /{{ns}}/{{name}}/resolve/main/{{path}},"
+              f" every body hashed and compared with MANIFEST.tsv; at {h['download_at_once']} at once the file list"
+              " is repeated to give that many requests. Peak RSS: VmHWM of the server after the phase.")
+    if h["error_samples"]:
+        t.note += "\nerrors: " + "; ".join(h["error_samples"])
+    ts = Table("HTTP servers: whole-life CPU and peak RSS (wait4)", ["server", "CPU s", "peak RSS MiB"])
+    for k, v in h["servers"].items():
+        ru = v["rusage"] or {}
+        ts.add(k, fmt_num(ru.get("cpu_s"), 2), fmt_num(ru.get("maxrss_mib") or v["peak_rss_mib"]))
+
+    def pick(server, name, at):
+        return next((p for p in h["phases"] if p["server"] == server and p["name"] == name
+                     and p["at_once"] == at), None)
+    rows = []
+    for at in (1, h["download_at_once"]):
+        p = pick("hubzip serve", "download, fine-tunes (delta-coded)", at)
+        v = p and p["mbps_per_core"]
+        rows.append((f"HTTP download of delta-coded fine-tunes MB/s per core ({at} at a time)", v, fmt_num(v),
+                     f">= {TARGETS['http_dl_ft_mbps_core']:g}", v is not None and v >= TARGETS["http_dl_ft_mbps_core"]))
+    for at in (1, h["upload_at_once"]):
+        ps = [pick("hubzip serve", n, at) for n in ("upload, bases (no base: new data)",
+                                                    "upload, fine-tunes (delta-coded)")]
+        b = sum(p["bytes"] for p in ps)
+        c = sum(p["server_cpu_s"] for p in ps)
+        v = b / MB / c if c > 0 else None
+        rows.append((f"HTTP upload of new data MB/s per core (bases + fine-tunes, {at} at a time)", v, fmt_num(v),
+                     f">= {TARGETS['http_ul_mbps_core']:g}", v is not None and v >= TARGETS["http_ul_mbps_core"]))
+    e = sum(p["errors"] for p in h["phases"] if p["server"] == "hubzip serve" and p["at_once"] > 1)
+    rows.append((f"HTTP {h['download_at_once']} concurrent downloads, {h['upload_at_once']} concurrent uploads:"
+                 " errors", e, str(e), "= 0", e == 0))
+    rss = max(v["peak_rss_mib"] or 0 for k, v in h["servers"].items() if k.startswith("hubzip"))
+    rows.append(("HTTP peak RSS of hubzip serve", rss, f"{rss:.1f} MiB", f"< {TARGETS['http_rss_mib']:g} MiB",
+                 rss < TARGETS["http_rss_mib"]))
+    return [t, ts], rows
+
+
+def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info, peers, clus, shuffled, http=None):
     tables, checks = [], []
     raw_total = sum(e["bytes"] for e in files)
     quick = args.quick
@@ -1697,6 +2055,11 @@ def build_report(args, files, marginal, speed, zs, bound, synth, hashes, info, p
     v = speed["cat_ft"].summary()["mbps_per_core"]
     target("restore MB/s per core, fine-tunes (warm, > /dev/null)", v, fmt_num(v),
            f">= {TARGETS['ft_restore_mbps_core']:g}", v is not None and v >= TARGETS["ft_restore_mbps_core"])
+    if http:
+        htables, hrows = http_report(http)
+        tables += htables
+        for row in hrows:
+            target(*row)
     tables.append(tt)
     return tables, per_rel, checks
 
@@ -1713,6 +2076,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="parallel zstd processes (default 2)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench"), help="where report.{json,md} go")
+    ap.add_argument("--no-http", action="store_true", help="skip the HTTP section (hubzip serve)")
+    ap.add_argument("--http-only", action="store_true",
+                    help="only the HTTP section: prints its tables, writes report-http.{json,md}")
     args = ap.parse_args()
     args.hubzip = os.path.abspath(args.hubzip)
     args.corpus = os.path.abspath(args.corpus)
@@ -1740,6 +2106,8 @@ def main():
     shutil.copy2(built, args.hubzip)
     hubzip_sha = sha256_file(args.hubzip)
     git_start = git_head()   # now: the tree may move on during the run, the binary does not
+    if args.http_only:
+        return main_http_only(args, files, repos, started, git_start)
 
     log("1/8 marginal cost: ingesting file by file")
     marginal = bench_marginal(args, files, repos, args.work)
@@ -1763,6 +2131,10 @@ def main():
     if synthetic:
         log(f"4/8 synthetic {args.synthetic_gib:g} GiB model")
         synth = bench_synthetic(args, args.work)
+    http = None
+    if not args.no_http:
+        log("9 HTTP: hubzip serve vs python3 -m http.server and a PUT sink")
+        http = bench_http(args, files, repos, args.work)
     log("5/8 hashes")
     hashes = bench_hash(helpers["hash_bench"])
     try:
@@ -1798,7 +2170,7 @@ def main():
                     speed["cat_ft"], shuffled["phase"]]
     speed_phases += list(zs.values())
     tables, per_rel, checks = build_report(args, files, marginal, speed, zs, bound, synth, hashes, info,
-                                           peers, clus, shuffled)
+                                           peers, clus, shuffled, http)
     head = (f"hubzip bench  {info['date']}  git {info['git']}  {info['hubzip']}\n"
             + (f"(the tree moved on during the run: git {info['git_at_end']} at its end)\n"
                if "git_at_end" in info else "")
@@ -1867,12 +2239,41 @@ def main():
                   + [(k, v) for k, v in zs.items()]},
         "per_repo": speed["per_repo"],
         "files": [{k: v for k, v in e.items() if k != "abs"} for e in files],
-        "synthetic": synth, "hashes": hashes,
+        "synthetic": synth, "hashes": hashes, "http": http,
     }
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(rep, f, indent=1)
     log(f"wrote {os.path.join(args.out, 'report.json')} and report.md")
+    if http and http["errors"]:
+        raise BenchError(f"{http['errors']} HTTP requests failed or returned wrong bytes: "
+                         + "; ".join(http["error_samples"]))
     return 0
+
+
+def main_http_only(args, files, repos, started, git_start):
+    log("HTTP only: hubzip serve vs python3 -m http.server and a PUT sink")
+    http = bench_http(args, files, repos, args.work)
+    tables, rows = http_report(http)
+    tt = Table("Targets (HTTP; informational)", ["target", "measured", "goal", "result"])
+    for name, v, txt, goal, ok in rows:
+        tt.add(name, txt, goal, "-" if v is None else ("PASS" if ok else "MISS"))
+    tables.append(tt)
+    info = machine_info()
+    info["date"] = started.strftime("%Y-%m-%d %H:%M UTC")
+    info["git"] = git_start
+    info["hubzip"] = run([args.hubzip, "version"], capture=True).out.decode().strip()
+    info["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+    head = (f"hubzip bench (HTTP only)  {info['date']}  git {info['git']}  {info['hubzip']}\n"
+            f"machine: {info['cpu']}, {info['cores']} cores, {info['mem_gib']} GiB, Linux {info['kernel']}\n"
+            f"corpus: {args.corpus}")
+    print(head + "\n\n" + "\n\n".join(tb.text() for tb in tables) + "\n")
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "report-http.md"), "w") as f:
+        f.write(f"# hubzip bench (HTTP only), {info['date']}\n\n- git {info['git']}, {info['hubzip']}\n"
+                f"- command: `{info['command']}`\n\n" + "\n\n".join(tb.md() for tb in tables) + "\n")
+    with open(os.path.join(args.out, "report-http.json"), "w") as f:
+        json.dump({"info": info, "http": http}, f, indent=1)
+    return 1 if http["errors"] else 0
 
 
 if __name__ == "__main__":
