@@ -12,12 +12,12 @@ B        ?= build
 CC       ?= cc
 OPT      ?= -O2 -g
 SAN      ?=
-PKGS     := libzstd jansson libxxhash sqlite3 libcrypto libmicrohttpd
+PKGS     := libzstd jansson libxxhash sqlite3 libcrypto libmicrohttpd libcurl
 WARN     := -Wall -Wextra -Werror -Wvla -Wstrict-prototypes -Wmissing-prototypes -Wshadow
 CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing
 LDFLAGS  += $(SAN)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -ljansson -lxxhash -lsqlite3 -lcrypto -lmicrohttpd) -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -ljansson -lxxhash -lsqlite3 -lcrypto -lmicrohttpd -lcurl) -lpthread -lm
 CORPUS_MINI ?= /var/tmp/mhub-corpus/mini
 CORPUS   ?= /var/tmp/mhub-corpus/public
 

@@ -44,6 +44,8 @@ static const char usage[] =
 	"                                     the HTTP daemon (hubzip serve --help)\n"
 	"  token create NAME --scope read|write [--namespace NS]\n"
 	"  token list | token revoke NAME     access tokens for the HTTP API\n"
+	"  push URL REPO[@REV] DIR            upload DIR to a hubzip server ($HUBZIP_TOKEN)\n"
+	"  pull URL REPO[@REV] DIR            download a revision from a hubzip server\n"
 	"  version\n"
 	"\n"
 	"REV is a branch (default main), a commit id or a prefix of one (7+ hex digits).\n"
@@ -914,6 +916,8 @@ int main(int argc, char **argv)
 		return cmd_serve(dir, dir_explicit, argc, argv);
 	if (!strcmp(argv[0], "token"))
 		return cmd_token(dir, argc, argv);
+	if (!strcmp(argv[0], "push") || !strcmp(argv[0], "pull"))
+		return cmd_push_pull(argc, argv);
 	if (!strcmp(argv[0], "version")) {
 		printf("hubzip %s\n", HUBZIP_VERSION);
 		return 0;

@@ -5,7 +5,7 @@
 #   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time)
 set -eu
 
-BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev"
+BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev"
 TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 python3-numpy ca-certificates curl jq git git-lfs"
 BENCH="zstd xdelta3 time python3 python3-numpy"
 
