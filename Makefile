@@ -105,6 +105,7 @@ asan:
 		build/asan/hubzip
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/50_daemon.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/60_hub_upload.sh
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/80_push_pull.sh
 
 ubsan:
 	$(MAKE) B=build/ubsan OPT="-O1 -g" \

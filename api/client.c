@@ -801,6 +801,7 @@ struct dl {
 	long status;
 	struct buf err;
 	CURL *c;
+	uint64_t have;		/* bytes of a .part asked for with Range */
 	int checked;
 };
 
@@ -812,6 +813,16 @@ static size_t dl_write(char *p, size_t sz, size_t n, void *payload)
 	if (!d->checked) {
 		curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &d->status);
 		d->checked = 1;
+		if (d->have && d->status == 200) {
+			/* the range was ignored: the whole file comes, start over */
+			if (ftruncate(fileno(d->fp), 0) || fseeko(d->fp, 0, SEEK_SET))
+				return 0;
+			hz_sha256_release(&d->h);
+			if (hz_sha256_init(&d->h))
+				return 0;
+			atomic_fetch_sub(&d->prog->done, d->have);
+			d->have = 0;
+		}
 	}
 	if (d->status != 200 && d->status != 206)
 		return buf_write(p, sz, n, &d->err);
@@ -911,6 +922,7 @@ static int get_file(struct pool *pl, CURL *c, struct cfile *f)
 	}
 	d.prog = pl->prog;
 	d.c = c;
+	d.have = have;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
@@ -919,12 +931,6 @@ static int get_file(struct pool *pl, CURL *c, struct cfile *f)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &d.status);
-	if (have && d.status == 200) {
-		/* the server sent everything: start over */
-		rc = hz_error_set(HZ_ERROR, "download of '%s': the server ignored the range",
-				  f->rel);
-		goto out;
-	}
 	if (d.status >= 300 || (d.status && d.status != 200 && d.status != 206)) {
 		char what[600];
 
