@@ -461,8 +461,25 @@ out:
 	return rc;
 }
 
+struct upload {
+	FILE *in;
+	struct prog *prog;
+};
+
+static size_t up_read(char *p, size_t sz, size_t n, void *payload)
+{
+	struct upload *u = payload;
+	size_t got = fread(p, sz, n, u->in);
+
+	if (!got && ferror(u->in))
+		return CURL_READFUNC_ABORT;
+	atomic_fetch_add(&u->prog->done, got * sz);
+	return got * sz;
+}
+
 static int put_file(struct pool *pl, CURL *c, struct cfile *f)
 {
+	struct upload up;
 	FILE *in = NULL;
 	struct curl_slist *h = NULL;
 	struct buf body = { NULL, 0 };
@@ -479,7 +496,10 @@ static int put_file(struct pool *pl, CURL *c, struct cfile *f)
 	h = curl_slist_append(h, "Expect:");
 	curl_easy_setopt(c, CURLOPT_URL, f->href);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c, CURLOPT_READDATA, in);
+	up.in = in;
+	up.prog = pl->prog;
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, up_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &up);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)f->size);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
@@ -498,7 +518,6 @@ static int put_file(struct pool *pl, CURL *c, struct cfile *f)
 		rc = http_error(what, status, &body);
 		goto out;
 	}
-	atomic_fetch_add(&pl->prog->done, f->size);
 out:
 	curl_slist_free_all(h);
 	free(body.p);
