@@ -1601,7 +1601,10 @@ def http_phase(srv, name, jobs, items, fn, verify=None):
          "mbps_per_core": nbytes / MB / cpu if cpu > 0 else None,
          "wall_mbps": nbytes / MB / wall if wall > 0 else None,
          "client_cpu_s": round((own1 - own0), 3) if own0 is not None and own1 is not None else None,
-         "server_hwm_mib": round(srv.hwm_mib(), 1)}
+         "server_hwm_mib": round(srv.hwm_mib(), 1), "other_cpu_pct": None}
+    if busy0 is not None and busy1 is not None and wall > 0:   # the server is not reaped yet: subtract it
+        other = max(0.0, (busy1 - busy0) - (own1 - own0) - cpu)
+        d["other_cpu_pct"] = round(100 * other / (wall * (os.cpu_count() or 1)), 1)
     log(f"http: {srv.name} {name} x{jobs}: {nbytes / MB:.0f} MB in {wall:.1f}s, server CPU {cpu:.2f}s,"
         f" {len(errors)} errors")
     return d
@@ -1776,11 +1779,12 @@ def http_report(h):
     t = Table("HTTP on loopback: hubzip serve vs python3 -m http.server / a Python PUT sink (curl clients;"
               " MB/s per core = bytes / the server's CPU s)",
               ["phase", "server", "at once", "requests", "MB", "server CPU s", "MB/s per core", "wall MB/s",
-               "errors", "server peak RSS MiB"])
+               "errors", "server peak RSS MiB", "others' CPU"])
     for p in h["phases"]:
         t.add(p["name"], p["server"], p["at_once"], p["requests"], fmt_mb(p["bytes"], 1),
               fmt_num(p["server_cpu_s"], 2), fmt_num(p["mbps_per_core"]), fmt_num(p["wall_mbps"]),
-              p["errors"], fmt_num(p["server_hwm_mib"]))
+              p["errors"], fmt_num(p["server_hwm_mib"]),
+              "-" if p["other_cpu_pct"] is None else f"{p['other_cpu_pct']:.1f}%")
     t.note = ("uploads: PUT with X-Content-SHA256 into a fresh store (1 at a time; then a second fresh store, "
               f"{h['upload_at_once']} at a time), bases first; downloads: GET /{{ns}}/{{name}}/resolve/main/{{path}},"
               f" every body hashed and compared with MANIFEST.tsv; at {h['download_at_once']} at once the file list"
