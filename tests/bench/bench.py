@@ -20,7 +20,12 @@ parent, with delta coders given that parent), in one run:
      given the MANIFEST parent's file as BASE;
   7. clustering: `families --json` of three stores (repo by repo; safetensors only in
      a shuffled order, no config.json hints; file by file) against MANIFEST family_id;
-  8. a PASS/MISS summary against the targets (informational).
+  8. a PASS/MISS summary against the targets (informational);
+  9. HTTP on loopback (--no-http skips it, --http-only runs it alone): `hubzip serve`
+     uploads (curl PUT, 1 and 8 at a time) and downloads (resolve, 1 and 32 at a
+     time) of the base and fine-tune safetensors files, every body hashed, against a
+     Python PUT sink and `python3 -m http.server`: MB/s per core of the server's CPU
+     (/proc/PID/stat), wall MB/s, errors, the server's peak RSS (VmHWM).
 
 Prints the report on stdout (progress on stderr) and writes build/bench/report.json
 and build/bench/report.md.  Exits non-zero only if a hubzip command fails, a
