@@ -754,6 +754,25 @@ out:
 
 /* ---- pull -------------------------------------------------------------- */
 
+/* A relative path with no empty, "." or ".." segment: safe under DIR. */
+static int path_ok(const char *path)
+{
+	const char *p = path;
+
+	if (!*p || *p == '/')
+		return 0;
+	while (1) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if (!len || (len == 1 && p[0] == '.') || (len == 2 && !strncmp(p, "..", 2)))
+			return 0;
+		if (!slash)
+			return 1;
+		p = slash + 1;
+	}
+}
+
 static int list_tree(struct cfiles *fs, const struct api_client_opts *o, const char *dir)
 {
 	char *url = strfmt("%s/api/models/%s/tree/%s?recursive=true", o->url, o->repo,
@@ -783,9 +802,9 @@ static int list_tree(struct cfiles *fs, const struct api_client_opts *o, const c
 
 			if (!type || strcmp(type, "file"))
 				continue;
-			if (!path || !oid || strlen(oid) != 64 || path[0] == '/' ||
-			    strstr(path, "..")) {
-				rc = hz_error_set(HZ_ERROR, "list the files: a bad entry");
+			if (!path || !oid || strlen(oid) != 64 || !path_ok(path)) {
+				rc = hz_error_set(HZ_ERROR, "list the files: a bad entry '%s'",
+						  path ? path : "");
 				break;
 			}
 			f = cfiles_add(fs);

@@ -112,6 +112,18 @@ if HUBZIP_TOKEN=$READER "$HUBZIP" pull "$U" acme/pp "$T/res" 2>"$T/err"; then ok
 	fail "pull after a bad .part: $(cat "$T/err")"; fi
 check "then byte-exact" same_tree "$SRC" "$T/res"
 
+# ---- more files than one tree page (1000): the Link pagination is followed
+MANY=$T/many
+mkdir -p "$MANY/d"
+for i in $(seq 1 1010); do : >"$MANY/d/e$i"; done
+printf 'one\n' >"$MANY/one..txt"
+if HUBZIP_TOKEN=$WRITER "$HUBZIP" push "$U" acme/many "$MANY" >/dev/null 2>"$T/err"; then ok; else
+	fail "push of 1011 files: $(cat "$T/err")"; fi
+if HUBZIP_TOKEN=$READER "$HUBZIP" pull "$U" acme/many "$T/many2" 2>"$T/err"; then ok; else
+	fail "pull of 1011 files: $(cat "$T/err")"; fi
+check "all 1011 files are pulled, byte-exact" same_tree "$MANY" "$T/many2"
+check "the tree was read in two pages" [ "$(grep -c "\"GET\",\"path\":\"/api/models/acme/many/tree/main\"" "$T/log")" -eq 2 ]
+
 # ---- errors: non-zero exit and the server's message
 expect_fail "push without a token" 'HTTP 401' "$HUBZIP" push "$U" acme/pp "$SRC"
 expect_fail "push with a read token" 'HTTP 403' env HUBZIP_TOKEN=$READER "$HUBZIP" push "$U" acme/pp "$SRC"
