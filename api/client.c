@@ -754,6 +754,41 @@ out:
 
 /* ---- pull -------------------------------------------------------------- */
 
+/* The commit id of o->rev, so that listing and downloads see one tree. */
+static int resolve_rev(char out[41], const struct api_client_opts *o)
+{
+	struct buf body = { NULL, 0 };
+	char *url = strfmt("%s/api/models/%s/revision/%s", o->url, o->repo,
+			   o->rev ? o->rev : "main");
+	json_t *j = NULL;
+	const char *sha;
+	long status = 0;
+	int rc;
+
+	if (!url)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	rc = http_call(&status, &body, NULL, o, url, NULL, NULL, 0);
+	if (rc)
+		goto out;
+	if (status != 200) {
+		rc = http_error("find the revision", status, &body);
+		goto out;
+	}
+	j = json_loads(body.p ? body.p : "", 0, NULL);
+	sha = json_string_value(json_object_get(j, "sha"));
+	if (!sha || strlen(sha) != 40) {
+		rc = hz_error_set(HZ_ENOTFOUND, "'%s@%s' has no commit", o->repo,
+				  o->rev ? o->rev : "main");
+		goto out;
+	}
+	memcpy(out, sha, 41);
+out:
+	json_decref(j);
+	free(body.p);
+	free(url);
+	return rc;
+}
+
 /* A relative path with no empty, "." or ".." segment: safe under DIR. */
 static int path_ok(const char *path)
 {
@@ -1007,8 +1042,10 @@ out:
 	return rc;
 }
 
-int api_client_pull(const struct api_client_opts *o, const char *dir)
+int api_client_pull(const struct api_client_opts *opts, const char *dir)
 {
+	struct api_client_opts pinned = *opts, *o = &pinned;
+	char sha[41];
 	struct cfiles fs = { 0 };
 	struct prog prog = { 0 };
 	struct pool pl = { 0 };
@@ -1016,6 +1053,10 @@ int api_client_pull(const struct api_client_opts *o, const char *dir)
 	int rc;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = resolve_rev(sha, o);
+	if (rc)
+		goto out;
+	pinned.rev = sha;
 	rc = hz_mkdir_p(dir);
 	if (rc)
 		goto out;
