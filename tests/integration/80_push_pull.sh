@@ -7,36 +7,8 @@
 need_corpus
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 
-PID=
-stop_daemon() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	PID=
-}
-trap 'stop_daemon; rm -rf "$T"' EXIT
+. "$(dirname "$0")/daemon.sh"
 
-# start_daemon: serves $STORE on 127.0.0.1:<kernel's choice>; sets U, PID.
-start_daemon() {
-	: >"$T/out"
-	"$HUBZIP" --store "$STORE" serve --listen 127.0.0.1:0 --max-upload-bytes 64M \
-		>"$T/out" 2>>"$T/log" &
-	PID=$!
-	for _ in $(seq 100); do
-		grep -q '^hubzip: serving' "$T/out" 2>/dev/null && break
-		kill -0 "$PID" 2>/dev/null || { cat "$T/log" >&2; echo "daemon died" >&2; exit 1; }
-		sleep 0.1
-	done
-	U=$(grep -o 'http://127.0.0.1:[0-9]*' "$T/out" | head -1)
-	[ -n "$U" ] || { echo "daemon did not start" >&2; cat "$T/log" >&2; exit 1; }
-	for _ in $(seq 50); do
-		curl -sf "$U/api/v1/health" >/dev/null && return 0
-		sleep 0.1
-	done
-	echo "daemon not ready" >&2
-	exit 1
-}
 # lfs_puts: how many LFS PUTs the access log holds
 lfs_puts() { grep -c '"method": *"PUT".*"path": *"/api/lfs/objects/' "$T/log" || true; }
 same_tree() { # A B: the same files, byte for byte
