@@ -16,33 +16,7 @@
 #include "common/error.h"
 #include "store/store.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/hz-unit-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	assert_int_equal(store_open(&fx->s, fx->dir, 1), 0);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	char cmd[128];
-
-	store_free(fx->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
-}
+#include "unit/store/store_fixture.h"
 
 static int count(void *payload, const struct store_token *t)
 {
@@ -120,8 +94,8 @@ static void test_repos(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repos, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_repos, store_setup, store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,33 +21,7 @@
 #include "common/hash.h"
 #include "store/store.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/hz-unit-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	assert_int_equal(store_open(&fx->s, fx->dir, 1), 0);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	char cmd[128];
-
-	store_free(fx->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
-}
+#include "unit/store/store_fixture.h"
 
 /* A spool file holding text. */
 static int spool(struct store *s, const char *text)
@@ -273,12 +247,12 @@ static void test_stored_then_gc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_by_sha, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pending_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ingest_edits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stored_then_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_by_sha, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_key, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_pending, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_pending_copy, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_ingest_edits, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_stored_then_gc, store_setup, store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

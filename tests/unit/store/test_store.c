@@ -20,33 +20,7 @@
 #include "common/hash.h"
 #include "store/store.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/hz-unit-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	assert_int_equal(store_open(&fx->s, fx->dir, 1), 0);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	char cmd[128];
-
-	store_free(fx->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-	assert_int_equal(system(cmd), 0);
-	free(fx);
-	return 0;
-}
+#include "unit/store/store_fixture.h"
 
 /* A growable byte buffer as a store_write_fn sink. */
 struct buf {
@@ -364,13 +338,13 @@ static void test_migrations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip_ranges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refuse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip_ranges, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_dedup, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_abort, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_refuse, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_tree, store_setup, store_teardown),
 		cmocka_unit_test(test_names),
-		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrations, store_setup, store_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
