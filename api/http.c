@@ -12,17 +12,7 @@
 #include <string.h>
 
 #include "common/error.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "common/hash.h"
 
 int http_pct_decode(char **out, const char *s, size_t n, int plus_space)
 {
@@ -36,8 +26,8 @@ int http_pct_decode(char **out, const char *s, size_t n, int plus_space)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			int hi = i + 2 < n ? hz_hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hz_hexval(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0) {
 				free(d);

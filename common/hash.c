@@ -70,7 +70,7 @@ void hz_hex(char *out, const uint8_t *p, size_t n)
 	out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int hz_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -86,11 +86,11 @@ int hz_unhex(uint8_t *out, const char *hex, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]), lo;
+		int hi = hz_hexval(hex[2 * i]), lo;
 
 		if (hi < 0)
 			return HZ_EINVAL;
-		lo = hexval(hex[2 * i + 1]);
+		lo = hz_hexval(hex[2 * i + 1]);
 		if (lo < 0)
 			return HZ_EINVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);

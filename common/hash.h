@@ -38,6 +38,8 @@ uint64_t hz_xxh3(const void *p, size_t n);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void hz_hex(char *out, const uint8_t *p, size_t n);
+/* The value of one hex digit (either case), or -1. */
+int hz_hexval(char c);
 /* Parses exactly 2n hex digits (either case) into out; returns 0 or HZ_EINVAL. */
 int hz_unhex(uint8_t *out, const char *hex, size_t n);
 
