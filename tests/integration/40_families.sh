@@ -74,28 +74,13 @@ check "fsck of a store with deltas" bash -c "\"$HUBZIP\" --store '$STORE' fsck >
 
 # --- synthetic fine-tunes: dtype pairs, casts, resized rows ------------------
 mkdir -p "$T/syn"
-/usr/bin/python3 - "$T/syn" <<'PY'
-import json, os, struct, sys
+HZ_TESTDIR=$ROOT/tests/integration /usr/bin/python3 - "$T/syn" <<'PY'
+import os, sys
 import numpy as np
+sys.path.insert(0, os.environ["HZ_TESTDIR"])
+from stwrite import write, bf16
 out = sys.argv[1]
 rng = np.random.default_rng(7)
-def write(path, tensors):
-    hdr, off, blobs = {}, 0, []
-    for name, a, dt in tensors:
-        b = a.tobytes()
-        hdr[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        off += len(b); blobs.append(b)
-    h = json.dumps(hdr, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-def bf16(a):  # round to nearest even, as torch does
-    u = a.astype(np.float32).view(np.uint32).astype(np.uint64)
-    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    nan = np.isnan(a)
-    r[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
-    return r
 w = (rng.standard_normal((700, 512)) * 0.02).astype(np.float32)
 w[0, :4] = [np.nan, np.inf, -np.inf, 1e-45]
 emb = (rng.standard_normal((1000, 64)) * 0.02).astype(np.float32)
@@ -137,22 +122,13 @@ for m in base ft cast ftbf16; do
 done
 
 # --- same weights, other layout: a reconversion ---------------------------------
-/usr/bin/python3 - "$T/syn" <<'PY'
-import json, os, struct, sys
+HZ_TESTDIR=$ROOT/tests/integration /usr/bin/python3 - "$T/syn" <<'PY'
+import os, sys
 import numpy as np
+sys.path.insert(0, os.environ["HZ_TESTDIR"])
+from stwrite import write, bf16
 out = sys.argv[1]
 rng = np.random.default_rng(11)
-def write(path, tensors):
-    hdr, off, blobs = {}, 0, []
-    for name, a, dt in tensors:
-        b = a.tobytes()
-        hdr[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        off += len(b); blobs.append(b)
-    h = json.dumps(hdr, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 k1 = (rng.standard_normal((64, 3, 3, 64)) * 0.05).astype(np.float16)   # OHWI
 k2 = (rng.standard_normal((128, 1, 1, 64)) * 0.05).astype(np.float16)
 write(f"{out}/tflite/model.safetensors", [("model_1/conv1/Conv2D", k1, "F16"), ("model_1/conv2/Conv2D", k2, "F16")])
