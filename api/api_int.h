@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/dynlib.h"
 #include "api/http_int.h"
 
 struct api_server {

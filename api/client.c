@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api/client.h"
+#include "api/dynlib.h"
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/hash.h"
@@ -713,6 +714,9 @@ int api_client_push(char out_commit[41], const struct api_client_opts *o, const 
 	uint64_t total = 0;
 	int rc;
 
+	rc = dynlib_curl();
+	if (rc)
+		return rc;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = walk(&fs, dir, "");
 	if (rc)
@@ -1052,6 +1056,9 @@ int api_client_pull(const struct api_client_opts *opts, const char *dir)
 	uint64_t total = 0;
 	int rc;
 
+	rc = dynlib_curl();
+	if (rc)
+		return rc;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = resolve_rev(sha, o);
 	if (rc)

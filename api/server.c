@@ -515,6 +515,11 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 	api_log_set_level(cfg->log_level);
 	/* headers and the body chunks MHD hands over share this pool */
 	mem = srv->cfg.max_header_bytes + (256u << 10);
+	rc = dynlib_mhd();
+	if (rc) {
+		api_server_stop(srv);
+		return rc;
+	}
 	srv->mhd = MHD_start_daemon(
 		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
