@@ -25,7 +25,7 @@ CORPUS   ?= /var/tmp/mhub-corpus/public
 
 # Modules, in dependency order: common <- delta <- store <- api <- daemon.
 LIB_SRC  := $(wildcard common/*.c) $(wildcard delta/*.c) $(wildcard store/*.c) $(wildcard api/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/migrations.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/migrations.o $(B)/obj/gen/ui_assets.o
 BIN_SRC  := $(wildcard daemon/*.c)
 BIN_OBJ  := $(BIN_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
@@ -33,6 +33,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/replay_%)
 MIGRATIONS := $(sort $(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql))
+UI_ASSETS := $(sort $(wildcard api/ui/*.html api/ui/*.js api/ui/*.css))
 DEPS_STAMP := build/.deps-ok
 
 .PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers asan ubsan fuzz run bench clean
@@ -55,6 +56,15 @@ $(B)/gen/migrations.c: $(MIGRATIONS) migrations/embed.sh
 	sh migrations/embed.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/gen/migrations.o: $(B)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# the dashboard's files, embedded in the binary (api/ui.c serves them)
+$(B)/gen/ui_assets.c: $(UI_ASSETS) api/ui/embed.sh
+	@mkdir -p $(dir $@)
+	sh api/ui/embed.sh $(UI_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/ui_assets.o: $(B)/gen/ui_assets.c api/ui_int.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

@@ -11,6 +11,7 @@
  * NDJSON commit, {repo}.git/info/lfs/objects/batch) slots in as more rows.
  */
 #include "api/api_int.h"
+#include "api/ui_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,10 @@ static const struct api_route routes[] = {
 	{ "GET", "datasets/:ns/:name/raw/:rev/*", STYLE_HUB, D, hub_resolve },
 	{ "GET", ":ns/:name/resolve/:rev/*", STYLE_HUB, M, hub_resolve },
 	{ "GET", ":ns/:name/raw/:rev/*", STYLE_HUB, M, hub_resolve },
+
+	/* the dashboard, last: a hub route of a namespace "ui" wins */
+	{ "GET", "", STYLE_NATIVE, ANY_TYPE, ui_get },
+	{ "GET", "ui/*?", STYLE_NATIVE, ANY_TYPE, ui_get },
 };
 
 #undef M
@@ -135,6 +140,8 @@ static int match(struct api_req *req, const char *pattern, int *bad)
 		if (!*tok && i != p->n)
 			return 0;
 	}
+	if (!*pattern && p->n) /* "" is the root only */
+		return 0;
 	if (ns && name) {
 		if (strlen(ns) > STORE_NS_MAX || name_len > STORE_NS_MAX || !*ns || !name_len) {
 			*bad = 1;
