@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "common/error.h"
 #include "delta/delta.h"
@@ -32,6 +33,7 @@ struct fsck {
 	uint64_t total;
 	sqlite3_stmt *blocks, *segs, *obj, *mark, *seen;
 	struct hz_sha256 fsha, osha;
+	XXH3_state_t *fxs;	/* the file's XXH3-128, next to fsha */
 };
 
 static void problem(struct fsck *k, const char *fmt, ...)
@@ -157,8 +159,10 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 			break;
 		}
 		hz_sha256_update(&k->osha, s->raw_buf, got);
-		if (fsha)
+		if (fsha) {
 			hz_sha256_update(fsha, s->raw_buf, got);
+			XXH3_128bits_update(k->fxs, s->raw_buf, got);
+		}
 		pos += got;
 		k->res->bytes_checked += got;
 		if (k->progress)
@@ -222,7 +226,9 @@ static void report_file(struct fsck *k, int64_t file_id, const char *why)
 	sqlite3_finalize(st);
 }
 
-static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint8_t *sha)
+/* xxh: the file's XXH3-128 (16 bytes), or NULL if not recorded */
+static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint8_t *sha,
+		      const uint8_t *xxh)
 {
 	sqlite3_stmt *st = k->segs;
 	uint64_t pos = 0;
@@ -230,6 +236,7 @@ static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint
 	int rc = 0, step;
 	bool hashed = true;
 
+	XXH3_128bits_reset(k->fxs);
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, file_id);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -278,9 +285,14 @@ static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint
 	if (!rc && !why) {
 		uint8_t d[HZ_SHA256_LEN];
 
+		XXH128_canonical_t x;
+
 		hz_sha256_final(&k->fsha, d);
+		XXH128_canonicalFromHash(&x, XXH3_128bits_digest(k->fxs));
 		if (memcmp(d, sha, HZ_SHA256_LEN))
 			why = "sha256 mismatch";
+		else if (xxh && memcmp(x.digest, xxh, sizeof(x.digest)))
+			why = "xxh128 mismatch (the index's checksum of the file)";
 	} else {
 		uint8_t d[HZ_SHA256_LEN];
 
@@ -307,6 +319,8 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	rc = hz_sha256_init(&k.fsha);
 	if (!rc)
 		rc = hz_sha256_init(&k.osha);
+	if (!rc && !(k.fxs = XXH3_createState()))
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 	if (!rc)
 		rc = db_exec(s, "CREATE TEMP TABLE IF NOT EXISTS fsck_seen(object_id INTEGER"
 				" PRIMARY KEY, damaged INTEGER NOT NULL); DELETE FROM fsck_seen;");
@@ -335,15 +349,23 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	if (!rc)
 		rc = check_bases(&k);
 	if (!rc)
-		rc = db_prepare(s, &st, "SELECT id, size, sha256 FROM files ORDER BY id");
+		rc = db_prepare(s, &st, "SELECT id, size, sha256, xxh128 FROM files ORDER BY id");
 	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		int xnull = sqlite3_column_type(st, 3) == SQLITE_NULL;
+
 		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
 			problem(&k, "file %lld: bad sha256 in the index",
 				(long long)sqlite3_column_int64(st, 0));
 			continue;
 		}
+		if (!xnull && sqlite3_column_bytes(st, 3) != 16) {
+			problem(&k, "file %lld: bad xxh128 in the index",
+				(long long)sqlite3_column_int64(st, 0));
+			continue;
+		}
 		rc = check_file(&k, sqlite3_column_int64(st, 0),
-				(uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2));
+				(uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
+				xnull ? NULL : sqlite3_column_blob(st, 3));
 	}
 	sqlite3_finalize(st);
 	st = NULL;
@@ -371,6 +393,7 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	sqlite3_finalize(k.mark);
 	sqlite3_finalize(k.seen);
 	hz_sha256_release(&k.fsha);
+	XXH3_freeState(k.fxs);
 	hz_sha256_release(&k.osha);
 	db_exec(s, "DELETE FROM fsck_seen");
 	return rc;

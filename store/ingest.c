@@ -466,7 +466,7 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 {
 	struct st_file *st = NULL;
 	struct pend_file *f;
-	XXH3_state_t *xs = NULL;
+	XXH3_state_t *xs = NULL, *fxs = NULL;
 	XXH128_hash_t *seg_xxh = NULL;
 	uint8_t (*seg_sha)[HZ_SHA256_LEN] = NULL;
 	size_t first_seg = in->segs.n, first_tensor = in->tensors.n, nsegs, i;
@@ -499,11 +499,13 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 	seg_xxh = calloc(nsegs ? nsegs : 1, sizeof(*seg_xxh));
 	seg_sha = calloc(nsegs ? nsegs : 1, sizeof(*seg_sha));
 	xs = XXH3_createState();
-	if (!seg_xxh || !seg_sha || !xs) {
+	fxs = XXH3_createState();
+	if (!seg_xxh || !seg_sha || !xs || !fxs) {
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto out;
 	}
 	XXH3_128bits_reset(xs);
+	XXH3_128bits_reset(fxs);
 
 	/* pass 1: the file's hash and every segment's */
 	while (off < size) {
@@ -514,6 +516,7 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		if (rc)
 			goto out;
 		hz_sha256_update(&in->file_sha, in->buf, n);
+		XXH3_128bits_update(fxs, in->buf, n);
 		while (p < n && seg_i < nsegs) {
 			struct pend_seg *sg = &in->segs.v[first_seg + seg_i];
 			uint64_t left = sg->length - seg_done;
@@ -545,6 +548,7 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		goto out;
 	}
 	hz_sha256_final(&in->file_sha, f->sha);
+	XXH128_canonicalFromHash((XXH128_canonical_t *)f->xxh, XXH3_128bits_digest(fxs));
 	f->size = size;
 	f->format = st ? FILE_SAFETENSORS : FILE_OPAQUE;
 	f->same_as = -1;
@@ -650,6 +654,7 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 out:
 	st_file_free(st);
 	XXH3_freeState(xs);
+	XXH3_freeState(fxs);
 	free(seg_xxh);
 	free(seg_sha);
 	if (rc)

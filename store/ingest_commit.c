@@ -121,7 +121,8 @@ static int insert_files(struct store_ingest *in, int64_t now)
 	int rc;
 
 	rc = db_prepare(s, &ins,
-			"INSERT INTO files(sha256, size, format, created_at) VALUES (?,?,?,?)"
+			"INSERT INTO files(sha256, size, format, created_at, xxh128)"
+			" VALUES (?,?,?,?,?)"
 			" ON CONFLICT(sha256) DO NOTHING");
 	if (!rc)
 		rc = db_prepare(s, &seg,
@@ -150,6 +151,7 @@ static int insert_files(struct store_ingest *in, int64_t now)
 		sqlite3_bind_int64(ins, 2, (int64_t)f->size);
 		sqlite3_bind_int(ins, 3, f->format);
 		sqlite3_bind_int64(ins, 4, now);
+		sqlite3_bind_blob(ins, 5, f->xxh, sizeof(f->xxh), SQLITE_STATIC);
 		rc = step_done(s, ins, "cannot insert file");
 		if (rc)
 			break;

@@ -61,6 +61,7 @@ struct pend_tensor {
 struct pend_file {
 	char *path;
 	uint8_t sha[HZ_SHA256_LEN];
+	uint8_t xxh[16];	/* XXH3-128 of the file, canonical (files.xxh128) */
 	uint64_t size;
 	int format;
 	int64_t id;		/* row id if the file was stored before */

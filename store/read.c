@@ -4,14 +4,17 @@
  * A read walks the file's segments that overlap the range, and for each
  * the object's blocks that overlap it; each block is read from its pack,
  * decoded and checked against its checksum before any of its bytes are
- * passed on.  A whole-file read also re-hashes the file and compares with
- * its SHA-256 after the last byte.
+ * passed on.  A whole-file read also re-hashes the file and compares the
+ * result after the last byte with the XXH3-128 recorded at ingest (or,
+ * for files stored before schema 6 recorded it, with the SHA-256): that
+ * catches a segment or block row pointing at the wrong, intact data.
  */
 #include "store/store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "common/error.h"
 #include "delta/delta.h"
@@ -21,8 +24,25 @@ struct store_file {
 	int64_t file_id;
 	uint64_t size;
 	uint8_t sha[HZ_SHA256_LEN];
+	uint8_t xxh[16];	/* files.xxh128, if has_xxh */
+	int has_xxh;
 	sqlite3_stmt *segs, *blocks;
 };
+
+/* Reads files.xxh128 from column col of st into f (NULL: not recorded). */
+static int file_xxh(struct store_file *f, sqlite3_stmt *st, int col)
+{
+	int n = sqlite3_column_bytes(st, col);
+
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	if (n != (int)sizeof(f->xxh))
+		return hz_error_set(HZ_ECORRUPT, "index row of file %lld has a bad xxh128",
+				    (long long)f->file_id);
+	memcpy(f->xxh, sqlite3_column_blob(st, col), sizeof(f->xxh));
+	f->has_xxh = 1;
+	return 0;
+}
 
 static bool is_hex(const char *p, size_t n)
 {
@@ -199,7 +219,7 @@ int store_file_open_by_sha256(struct store_file **out, struct store *s,
 	int rc;
 
 	*out = NULL;
-	rc = db_prepare(s, &st, "SELECT id, size FROM files WHERE sha256 = ?");
+	rc = db_prepare(s, &st, "SELECT id, size, xxh128 FROM files WHERE sha256 = ?");
 	if (rc)
 		return rc;
 	f = calloc(1, sizeof(*f));
@@ -215,6 +235,7 @@ int store_file_open_by_sha256(struct store_file **out, struct store *s,
 		f->file_id = sqlite3_column_int64(st, 0);
 		f->size = (uint64_t)sqlite3_column_int64(st, 1);
 		memcpy(f->sha, sha, HZ_SHA256_LEN);
+		rc = file_xxh(f, st, 2);
 	}
 	sqlite3_finalize(st);
 	return file_prepare(out, f, rc);
@@ -232,7 +253,7 @@ int store_file_open(struct store_file **out, struct store *s, const char *repo,
 	rc = resolve_id(s, &id, repo, rev);
 	if (rc)
 		return rc;
-	rc = db_prepare(s, &st, "SELECT fl.id, fl.size, fl.sha256 FROM revision_files f"
+	rc = db_prepare(s, &st, "SELECT fl.id, fl.size, fl.sha256, fl.xxh128 FROM revision_files f"
 				" JOIN files fl ON fl.id = f.file_id"
 				" WHERE f.revision_id = ? AND f.path = ?");
 	if (rc)
@@ -254,6 +275,7 @@ int store_file_open(struct store_file **out, struct store *s, const char *repo,
 		f->file_id = sqlite3_column_int64(st, 0);
 		f->size = (uint64_t)sqlite3_column_int64(st, 1);
 		memcpy(f->sha, sqlite3_column_blob(st, 2), HZ_SHA256_LEN);
+		rc = file_xxh(f, st, 3);
 	}
 	sqlite3_finalize(st);
 	return file_prepare(out, f, rc);
@@ -296,9 +318,59 @@ const uint8_t *store_file_sha256(const struct store_file *f)
 	return f->sha;
 }
 
+/* The whole-file check of a full read: XXH3-128, or SHA-256 for files
+ * stored without one. */
+struct file_check {
+	XXH3_state_t *xs;
+	struct hz_sha256 sha;
+};
+
+static int check_begin(struct file_check *c, const struct store_file *f)
+{
+	memset(c, 0, sizeof(*c));
+	if (!f->has_xxh)
+		return hz_sha256_init(&c->sha);
+	c->xs = XXH3_createState();
+	if (!c->xs)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	XXH3_128bits_reset(c->xs);
+	return 0;
+}
+
+static void check_update(struct file_check *c, const uint8_t *p, size_t n)
+{
+	if (c->xs)
+		XXH3_128bits_update(c->xs, p, n);
+	else
+		hz_sha256_update(&c->sha, p, n);
+}
+
+/* 0 if the bytes hashed match the file's checksum; releases c. */
+static int check_end(struct file_check *c, const struct store_file *f, int rc)
+{
+	if (c->xs) {
+		XXH128_canonical_t d;
+
+		XXH128_canonicalFromHash(&d, XXH3_128bits_digest(c->xs));
+		XXH3_freeState(c->xs);
+		if (!rc && memcmp(d.digest, f->xxh, sizeof(f->xxh)))
+			rc = hz_error_set(HZ_ECORRUPT, "restored bytes do not match the file's"
+					  " checksum");
+	} else {
+		uint8_t d[HZ_SHA256_LEN];
+
+		hz_sha256_final(&c->sha, d);
+		hz_sha256_release(&c->sha);
+		if (!rc && memcmp(d, f->sha, HZ_SHA256_LEN))
+			rc = hz_error_set(HZ_ECORRUPT, "restored bytes do not match the file's"
+					  " sha256");
+	}
+	return rc;
+}
+
 /* Streams [off, off + len) of object obj (whose size is osize) to fn. */
 static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64_t off,
-		       uint64_t len, struct hz_sha256 *sha, store_write_fn fn, void *payload)
+		       uint64_t len, struct file_check *chk, store_write_fn fn, void *payload)
 {
 	struct store *s = f->s;
 	sqlite3_stmt *st = f->blocks;
@@ -341,8 +413,8 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 			break;
 		a = (size_t)(pos - raw_off);
 		b = end - raw_off < got ? (size_t)(end - raw_off) : got;
-		if (sha)
-			hz_sha256_update(sha, s->raw_buf + a, b - a);
+		if (chk)
+			check_update(chk, s->raw_buf + a, b - a);
 		rc = fn(payload, s->raw_buf + a, b - a);
 		if (rc)
 			break;
@@ -364,7 +436,7 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		    store_write_fn fn, void *payload)
 {
-	struct hz_sha256 sha = { 0 }, *shap = NULL;
+	struct file_check chk, *chkp = NULL;
 	sqlite3_stmt *st = f->segs;
 	uint64_t pos = off, end;
 	int rc = 0, step;
@@ -375,10 +447,10 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 				    (unsigned long long)f->size);
 	end = off + len;
 	if (off == 0 && len == f->size) {
-		rc = hz_sha256_init(&sha);
+		rc = check_begin(&chk, f);
 		if (rc)
 			return rc;
-		shap = &sha;
+		chkp = &chk;
 	}
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, f->file_id);
@@ -396,7 +468,7 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		}
 		a = pos - seg_off;
 		b = end - seg_off < seg_len ? end - seg_off : seg_len;
-		rc = object_read(f, sqlite3_column_int64(st, 2), seg_len, a, b - a, shap, fn,
+		rc = object_read(f, sqlite3_column_int64(st, 2), seg_len, a, b - a, chkp, fn,
 				 payload);
 		if (rc)
 			break;
@@ -406,15 +478,8 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 	if (!rc && pos < end)
 		rc = hz_error_set(HZ_ECORRUPT, "file %lld: no segment covers offset %llu",
 				  (long long)f->file_id, (unsigned long long)pos);
-	if (!rc && shap) {
-		uint8_t d[HZ_SHA256_LEN];
-
-		hz_sha256_final(shap, d);
-		if (memcmp(d, f->sha, HZ_SHA256_LEN))
-			rc = hz_error_set(HZ_ECORRUPT, "restored bytes do not match the file's sha256");
-	}
-	if (shap)
-		hz_sha256_release(shap);
+	if (chkp)
+		rc = check_end(chkp, f, rc);
 	return rc;
 }
 

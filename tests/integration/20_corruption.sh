@@ -75,4 +75,51 @@ sqlite3 "$STORE/hubzip.db" "UPDATE blocks SET checksum = checksum + 1 WHERE pack
 hz fsck >"$T/fsck" 2>&1 && fail "fsck passes with a corrupted index row"
 check "fsck names the file of a bad index row" grep -q "damaged: $repo@" "$T/fsck"
 expect_fail "cat with a corrupted index row" "damaged" hz cat "$repo" model.safetensors
+sqlite3 "$STORE/hubzip.db" "UPDATE blocks SET checksum = checksum - 1 WHERE pack_off = $off"
+check "fsck clean after the row is repaired" bash -c "\"$HUBZIP\" --store '$STORE' fsck >/dev/null"
+
+# a misassembled file: two segments of equal length whose object ids are
+# swapped.  Every block is intact and passes its own checksum; only the
+# whole-file checksum (XXH3-128 recorded at ingest) can see it.
+read -r fid a b < <(sqlite3 -separator ' ' "$STORE/hubzip.db" "
+	SELECT s1.file_id, s1.file_off, s2.file_off FROM revision_files rf
+	JOIN revisions v ON v.id = rf.revision_id JOIN repos r ON r.id = v.repo_id
+	JOIN segments s1 ON s1.file_id = rf.file_id JOIN segments s2 ON s2.file_id = rf.file_id
+	JOIN objects o1 ON o1.id = s1.object_id JOIN objects o2 ON o2.id = s2.object_id
+	WHERE r.name = '$repo' AND rf.path = 'model.safetensors' AND s1.role = 1 AND s2.role = 1
+	AND s1.length = s2.length AND s1.file_off < s2.file_off AND o1.sha256 <> o2.sha256
+	ORDER BY s1.length DESC LIMIT 1")
+[ -n "$fid" ] || fail "no two tensors of equal length to swap in $repo"
+swap() {
+	sqlite3 "$STORE/hubzip.db" "BEGIN;
+		UPDATE segments SET object_id = -object_id WHERE file_id = $fid AND file_off IN ($a, $b);
+		UPDATE segments SET object_id = (SELECT -object_id FROM segments
+			WHERE file_id = $fid AND file_off = CASE WHEN s.file_off = $a THEN $b ELSE $a END)
+			FROM segments s WHERE segments.file_id = $fid AND s.file_id = $fid
+			AND s.file_off = segments.file_off AND segments.file_off IN ($a, $b);
+		COMMIT;"
+}
+swap
+check "the swap took" [ "$(sqlite3 "$STORE/hubzip.db" "SELECT count(*) FROM segments WHERE object_id < 0")" = 0 ]
+hz cat "$repo" model.safetensors >"$T/cat" 2>"$T/err" && fail "cat of a misassembled file succeeds"
+check "cat of a misassembled file names the checksum" grep -q "checksum" "$T/err"
+expect_fail "restore of a misassembled file" "checksum" hz restore "$repo" "$T/mis"
+check "restore leaves no misassembled file" [ ! -e "$T/mis/model.safetensors" ]
+hz fsck >"$T/fsck" 2>&1 && fail "fsck passes with a misassembled file"
+check "fsck names the misassembled file" grep -q "damaged: $repo@[0-9a-f]*:model.safetensors" "$T/fsck"
+swap
+check "fsck clean after the swap is undone" bash -c "\"$HUBZIP\" --store '$STORE' fsck >/dev/null"
+
+# the recorded whole-file checksum itself damaged
+sqlite3 "$STORE/hubzip.db" "UPDATE files SET xxh128 = zeroblob(16) WHERE id = $fid"
+expect_fail "cat with a damaged file checksum" "checksum" hz cat "$repo" model.safetensors
+hz fsck >"$T/fsck" 2>&1 && fail "fsck passes with a damaged file checksum"
+check "fsck reports the damaged file checksum" grep -q "xxh128 mismatch" "$T/fsck"
+
+# a file stored before schema 6 (no xxh128): full reads verify its SHA-256
+sqlite3 "$STORE/hubzip.db" "UPDATE files SET xxh128 = NULL WHERE id = $fid"
+check "a file without xxh128 restores" bash -c "\"$HUBZIP\" --store '$STORE' cat '$repo' model.safetensors | cmp -s - '$src/model.safetensors'"
+swap
+expect_fail "cat of a misassembled file without xxh128" "sha256" hz cat "$repo" model.safetensors
+swap
 done_tests
