@@ -14,6 +14,7 @@
  * renames them into place, then inserts every row in one transaction.
  */
 #include "store/ingest_int.h"
+#include "store/stats_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,6 +118,7 @@ int store_ingest_begin(struct store_ingest **out, struct store *s,
 	if (!in)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	in->s = s;
+	in->started = stats_clock();
 	in->repo = hz_strdup(repo);
 	in->ref = hz_strdup(ref);
 	in->buf = malloc(DELTA_BLOCK_MAX);

@@ -6,6 +6,7 @@
  * sha256 says so) is used instead of the session's copy.
  */
 #include "store/ingest_int.h"
+#include "store/stats_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,7 @@ int ingest_insert_rows(struct store_ingest *in, const char *message, int64_t now
 {
 	struct store *s = in->s;
 	sqlite3_stmt *st = NULL;
+	int64_t mark = 0;
 	int rc = db_prepare(s, &st, "INSERT INTO packs(name, size, created_at) VALUES (?,?,?)");
 
 	for (size_t i = 0; !rc && i < in->packs.n; i++) {
@@ -349,10 +351,14 @@ int ingest_insert_rows(struct store_ingest *in, const char *message, int64_t now
 	}
 	sqlite3_finalize(st);
 	if (!rc)
+		rc = stats_history_mark(s, &mark);
+	if (!rc)
 		rc = insert_objects(in, now);
 	if (!rc)
 		rc = insert_files(in, now);
 	if (!rc)
 		rc = insert_revision(in, message, now, commit_out);
+	if (!rc)
+		rc = stats_history_add(in, mark, now, commit_out);
 	return rc;
 }

@@ -108,6 +108,8 @@ struct store_ingest {
 	int64_t layout_base;	/* an object a tensor was found transposed from */
 	double layout_score;	/* the share of its elements found equal */
 	sqlite3_stmt *base_stmt;
+	double started;		/* stats_clock() at begin (the history row) */
+	int source;		/* STORE_SOURCE_*, for the history row */
 };
 
 /* Grows a vector to hold n + 1 elements of elem bytes; 0 or HZ_ENOMEM. */

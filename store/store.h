@@ -72,6 +72,11 @@ void store_ingest_set_progress(struct store_ingest *in, store_progress_fn fn,
 /* With replace != 0 the new tree holds only the paths added in the session. */
 void store_ingest_set_replace(struct store_ingest *in, int replace);
 
+enum { STORE_SOURCE_CLI = 0, STORE_SOURCE_HTTP = 1 };
+/* Where the session's files come from, for the ingest history
+ * (STORE_SOURCE_CLI unless set). */
+void store_ingest_set_source(struct store_ingest *in, int source);
+
 /*
  * Adds the regular file open on fd (size bytes, read with pread) at `path`
  * in the repo.  A path ending in ".safetensors" must be a valid safetensors
@@ -399,6 +404,30 @@ struct store_stats {
  * store_stats_release). */
 int store_stats(struct store *s, struct store_stats *out);
 void store_stats_release(struct store_stats *st);
+
+/* ---- ingest history (store/stats_history.c) ----------------------------- */
+
+struct store_history_row {
+	int64_t id;
+	int64_t time;		/* unix seconds of the commit */
+	const char *repo;	/* the repo's name at the time */
+	const char *commit;	/* 40 hex digits */
+	int source;		/* STORE_SOURCE_* */
+	uint64_t logical_bytes;	/* the new revision's tree */
+	uint64_t physical_bytes; /* encoded bytes of the objects it added */
+	double seconds;		/* the session's wall time */
+	int deleted;		/* the repo has been deleted since */
+	int is_private;		/* the repo is private now (0 when deleted) */
+};
+
+/*
+ * Calls fn for each ingest history row with time >= since and id > after,
+ * oldest first, at most limit rows; the row is valid during the call.
+ * Stops early if fn returns non-zero (returned).
+ */
+int store_history_each(struct store *s, int64_t since, int64_t after, size_t limit,
+		       int (*fn)(void *payload, const struct store_history_row *row),
+		       void *payload);
 
 struct store_fsck_result {
 	uint64_t objects_checked, objects_damaged;
