@@ -356,6 +356,7 @@ int hub_commit(struct api_req *req)
 	rc = store_ingest_begin(&c->in, req->s, req->repo, req->arg[0]);
 	if (rc)
 		return api_reply_store_error(req, rc, "RepoNotFound");
+	store_ingest_set_source(c->in, STORE_SOURCE_HTTP);
 	req->body_max = COMMIT_BODY_MAX;
 	req->done_fn = commit_done;
 	return 0;

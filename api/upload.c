@@ -142,6 +142,7 @@ static int file_end(struct api_req *req, struct up *u)
 			api_reply_store_error(req, rc, "RepoNotFound");
 			return -1;
 		}
+		store_ingest_set_source(u->in, STORE_SOURCE_HTTP);
 	}
 	rc = store_ingest_add_fd(u->in, u->path, u->fd, u->size);
 	close(u->fd);
