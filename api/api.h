@@ -28,6 +28,8 @@ struct api_config {
 	unsigned max_uploads;		/* concurrent uploads; more get 503 */
 	unsigned threads;		/* MHD worker threads */
 	int log_level;			/* API_LOG_*; access lines are INFO */
+	int metrics_token_required;	/* GET /metrics needs a valid token */
+	const char *version;		/* hubzip_build_info's; NULL: unknown */
 };
 
 struct api_server;

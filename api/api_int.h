@@ -25,6 +25,7 @@ struct api_server {
 	size_t nstores, cap;
 	atomic_uint uploads;
 	atomic_int stopping;
+	struct metrics *metrics;	/* api/metrics_int.h */
 };
 
 /* The style of error bodies: the native API nests {"code","message"}, the
@@ -57,6 +58,7 @@ struct api_req {
 	struct store_token tok;
 
 	/* routing: captures of the matched route */
+	const char *route;		/* its pattern (metrics), or NULL */
 	const char *arg[API_MAX_ARGS];	/* point into path.seg */
 	char *rest;			/* the "*" tail, joined (malloc'd) */
 	int repo_type;			/* STORE_REPO_* of the route */
@@ -172,6 +174,17 @@ int api_upload_file(struct api_req *req, const char *repo, const char *branch,
 /* POST .../commit/{rev} with multipart/form-data: several files, one
  * revision. */
 int api_upload_multipart(struct api_req *req, const char *repo, const char *branch);
+
+/* ---- metrics.c -------------------------------------------------------- */
+
+/* GET /metrics (docs/api.md, "Metrics"). */
+int metrics_get(struct api_req *req);
+/* store_ingest_add_fd and store_ingest_commit, timed and counted in the
+ * metrics; same returns. */
+int api_ingest_add_fd(struct api_req *req, struct store_ingest *in, const char *path, int fd,
+		      uint64_t size);
+int api_ingest_commit(struct api_req *req, struct store_ingest *in, const char *message,
+		      char commit_out[STORE_COMMIT_HEX]);
 
 /* ---- native.c, hub.c: route handlers ------------------------------------ */
 

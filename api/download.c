@@ -10,6 +10,7 @@
  * short (the client sees a truncated body) if the SHA-256 does not match.
  */
 #include "api/api_int.h"
+#include "api/metrics_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ static int dl_sink(void *payload, const void *p, size_t n)
 static ssize_t dl_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct dl *d = cls;
+	uint64_t t0, ns = 0;
 	size_t n;
 	int rc;
 
@@ -61,7 +63,9 @@ static ssize_t dl_read(void *cls, uint64_t pos, char *out, size_t max)
 		if (!d->buf && !(d->buf = malloc(DL_BUF)))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		d->have = d->used = 0;
+		t0 = metrics_now_ns();
 		rc = store_file_read(d->f, d->pos, d->end - d->pos, dl_sink, d);
+		ns = metrics_now_ns() - t0;
 		if (rc < 0 || !d->have) {
 			api_log(API_LOG_ERROR, "cannot read '%s': %s", d->req->url,
 				rc < 0 ? hz_error_msg() : "no bytes");
@@ -86,6 +90,7 @@ static ssize_t dl_read(void *cls, uint64_t pos, char *out, size_t max)
 	memcpy(out, d->buf + d->used, n);
 	d->used += n;
 	d->req->bytes += n;
+	metrics_restore(d->req->srv->metrics, n, ns);
 	return (ssize_t)n;
 }
 

@@ -142,7 +142,7 @@ static int op_file(struct api_req *req, struct hc *c, const char *path, json_t *
 	if (!rc)
 		rc = hz_write_all(fd, bytes, len);
 	if (!rc)
-		rc = store_ingest_add_fd(c->in, path, fd, len);
+		rc = api_ingest_add_fd(req, c->in, path, fd, len);
 	if (fd >= 0)
 		close(fd);
 	free(bytes);
@@ -185,7 +185,7 @@ static int op_lfs_file(struct api_req *req, struct hc *c, const char *path, json
 					(unsigned long long)have, (unsigned long long)size);
 			return -1;
 		}
-		rc = store_ingest_add_fd(c->in, path, fd, size);
+		rc = api_ingest_add_fd(req, c->in, path, fd, size);
 		close(fd);
 		if (rc) {
 			add_error(req, rc, path);
@@ -305,7 +305,7 @@ static void commit_done(struct api_req *req)
 				"the server is shutting down; nothing was committed");
 		return;
 	}
-	rc = store_ingest_commit(c->in, c->message ? c->message : "", commit);
+	rc = api_ingest_commit(req, c->in, c->message ? c->message : "", commit);
 	if (rc == HZ_EEXISTS) {
 		api_reply_error(req, MHD_HTTP_CONFLICT, "ParentCommitMismatch", "%s",
 				hz_error_msg());

@@ -35,6 +35,7 @@ struct api_route {
 static const struct api_route routes[] = {
 	/* the native API, docs/api.md */
 	{ "GET", "api/v1/health", STYLE_NATIVE, ANY_TYPE, native_health },
+	{ "GET", "metrics", STYLE_NATIVE, ANY_TYPE, metrics_get },
 	{ "GET", "api/v1/stats", STYLE_NATIVE, ANY_TYPE, native_stats },
 	{ "GET", "api/v1/repos", STYLE_NATIVE, ANY_TYPE, native_repos_list },
 	{ "POST", "api/v1/repos", STYLE_NATIVE, ANY_TYPE, native_repo_create },
@@ -180,6 +181,7 @@ int api_route(struct api_req *req)
 		}
 		req->style = rt->style;
 		req->repo_type = rt->repo_type;
+		req->route = rt->pattern;
 		if (bad == 1)
 			return api_reply_error(req, MHD_HTTP_BAD_REQUEST, "InvalidRepoName",
 					       "invalid repo id");

@@ -9,6 +9,7 @@
  * the thread's store is never shared.
  */
 #include "api/api_int.h"
+#include "api/metrics_int.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -380,6 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = req;
 		clock_gettime(CLOCK_MONOTONIC, &req->t0);
 		req->srv = srv;
+		metrics_request_begin(srv->metrics);
 		req->conn = conn;
 		req->method = method;
 		req->head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
@@ -438,6 +440,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!req->queued && !req->status)
 		req->status = 499; /* closed before a reply, as nginx logs it */
 	log_access(req, toe);
+	metrics_request_end(req->srv->metrics, metrics_route_class(req->method, req->route),
+			    req->status, &req->t0, req->bytes, req->body_total);
 	req_free(req);
 	*con_cls = NULL;
 }
@@ -501,13 +505,15 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	if (!srv->store_dir || !srv->host || (cfg->public_url && *cfg->public_url &&
-					      !srv->public_url)) {
+					      !srv->public_url) ||
+	    metrics_new(&srv->metrics, cfg->version)) {
 		api_server_stop(srv);
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	}
 	srv->cfg.store_dir = srv->store_dir;
 	srv->cfg.host = srv->host;
 	srv->cfg.public_url = srv->public_url;
+	srv->cfg.version = NULL; /* metrics holds its copy */
 	if (!srv->cfg.threads)
 		srv->cfg.threads = 1;
 	if (!srv->cfg.max_uploads)
@@ -558,6 +564,7 @@ void api_server_stop(struct api_server *srv)
 	for (size_t i = 0; i < srv->nstores; i++)
 		store_free(srv->stores[i]);
 	free(srv->stores);
+	metrics_free(srv->metrics);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->store_dir);
 	free(srv->host);

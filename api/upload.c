@@ -144,7 +144,7 @@ static int file_end(struct api_req *req, struct up *u)
 		}
 		store_ingest_set_source(u->in, STORE_SOURCE_HTTP);
 	}
-	rc = store_ingest_add_fd(u->in, u->path, u->fd, u->size);
+	rc = api_ingest_add_fd(req, u->in, u->path, u->fd, u->size);
 	close(u->fd);
 	u->fd = -1;
 	if (rc) {
@@ -168,7 +168,7 @@ static void commit_reply(struct api_req *req, struct up *u)
 				"the server is shutting down; nothing was committed");
 		return;
 	}
-	rc = store_ingest_commit(u->in, u->message ? u->message : "", commit);
+	rc = api_ingest_commit(req, u->in, u->message ? u->message : "", commit);
 	if (rc) {
 		api_reply_store_error(req, rc, "RepoNotFound");
 		return;

@@ -4,6 +4,8 @@
 #ifndef HZ_DAEMON_CMD_H
 #define HZ_DAEMON_CMD_H
 
+#define HUBZIP_VERSION "0.1.0"
+
 /* `serve`: store_dir is --store or $HUBZIP_STORE when store_explicit,
  * else the default (a config file's `store` then wins). */
 int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv);

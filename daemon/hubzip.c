@@ -24,8 +24,6 @@
 #include "daemon/cmd.h"
 #include "store/store.h"
 
-#define HUBZIP_VERSION "0.1.0"
-
 static const char usage[] =
 	"usage: hubzip [--store DIR] COMMAND [ARGS]\n"
 	"\n"

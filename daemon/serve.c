@@ -21,6 +21,7 @@ static const char serve_usage[] =
 	"usage: hubzip [--store DIR] serve [--listen HOST:PORT] [--config FILE]\n"
 	"         [--public-url URL] [--threads N] [--max-upload-bytes N]\n"
 	"         [--max-header-bytes N] [--max-uploads N] [--log-level LEVEL]\n"
+	"         [--metrics-token-required true|false]\n"
 	"\n"
 	"Each option is also a config file key (key = value, '_' for '-') and an\n"
 	"environment variable (HUBZIP_LISTEN, HUBZIP_PUBLIC_URL, HUBZIP_THREADS, ...;\n"
@@ -29,7 +30,7 @@ static const char serve_usage[] =
 
 struct settings {
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
-		*max_uploads, *log_level;
+		*max_uploads, *log_level, *metrics_token_required;
 };
 
 static const struct key {
@@ -47,6 +48,8 @@ static const struct key {
 	  offsetof(struct settings, max_header_bytes) },
 	{ "max_uploads", "HUBZIP_MAX_UPLOADS", offsetof(struct settings, max_uploads) },
 	{ "log_level", "HUBZIP_LOG_LEVEL", offsetof(struct settings, log_level) },
+	{ "metrics_token_required", "HUBZIP_METRICS_TOKEN_REQUIRED",
+	  offsetof(struct settings, metrics_token_required) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -195,6 +198,19 @@ static int parse_level(const char *v, int *out)
 	return hz_error_set(HZ_EINVAL, "invalid log level '%s' (error, warn, info, debug)", v);
 }
 
+static int parse_bool(const char *name, const char *v, int *out)
+{
+	static const char *yes[] = { "true", "yes", "on", "1" }, *no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i]) || !strcasecmp(v, no[i])) {
+			*out = !strcasecmp(v, yes[i]);
+			return 0;
+		}
+	}
+	return hz_error_set(HZ_EINVAL, "invalid %s '%s' (true or false)", name, v);
+}
+
 /* Creates an admin token the first time a store is served, and prints it
  * once: only its hash is kept. */
 static int count_token(void *payload, const struct store_token *t)
@@ -310,6 +326,11 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	}
 	if (st.log_level && parse_level(st.log_level, &cfg.log_level))
 		goto fail;
+	if (st.metrics_token_required &&
+	    parse_bool("metrics_token_required", st.metrics_token_required,
+		       &cfg.metrics_token_required))
+		goto fail;
+	cfg.version = HUBZIP_VERSION;
 
 	/* signals are taken by sigwait below, in this thread only; the
 	 * server's threads inherit the mask */
