@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages hubzip needs, only those missing (idempotent).
 #   install-deps.sh          build dependencies
-#   install-deps.sh --test   and what `make test` needs (cmocka, clang for fuzzing, python3-numpy for the corpus)
+#   install-deps.sh --test   and what `make test` needs (cmocka, clang for fuzzing, python3-numpy for the corpus,
+#                            prometheus for promtool: Debian ships promtool only in it, and its
+#                            package enables a prometheus.service on :9090 where systemd runs)
 #   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time)
 set -eu
 
 BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev"
-TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 python3-numpy ca-certificates curl jq git git-lfs"
+TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 python3-numpy ca-certificates curl jq git git-lfs prometheus"
 BENCH="zstd xdelta3 time python3 python3-numpy"
 
 want=$BUILD
