@@ -33,12 +33,16 @@ int db_open(struct store *s, const char *path)
 	sqlite3_busy_timeout(s->db, 30000);
 	/* keep -wal and -shm between processes: otherwise every CLI run
 	 * creates, zero-fills and at exit checkpoints and unlinks both (a
-	 * fifth of `hubzip cat`'s system time on a small file) */
+	 * fifth of `hubzip cat`'s system time on a small file).  The size
+	 * limit below makes the last connection truncate the WAL to 0 bytes
+	 * when it closes: a kept WAL full of checkpointed frames would be
+	 * re-read whole by the next process to open the index. */
 	sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int){ 1 });
 	/* WAL for concurrent readers; FULL so that a commit is durable when
 	 * acknowledged. */
 	rc = db_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			" PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+			" PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+			" PRAGMA journal_size_limit=16777216;");
 	return rc;
 }
 
