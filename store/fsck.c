@@ -10,6 +10,7 @@
  * are reported as "repo@commit:path" for every revision that holds them.
  */
 #include "store/store_int.h"
+#include "store/stats_int.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -388,6 +389,9 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 			rc = v;
 	}
 	sqlite3_finalize(st);
+	/* the accounting: its cache, and its sums against the index */
+	if (!rc)
+		rc = stats_check(s, report, payload, &out->problems);
 	sqlite3_finalize(k.blocks);
 	sqlite3_finalize(k.segs);
 	sqlite3_finalize(k.mark);

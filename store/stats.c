@@ -1,22 +1,16 @@
 /*
- * store/stats.c - accounting: logical and physical bytes, and what each
- * stage of the pipeline saved.
+ * store/stats.c - reading the accounting (docs/format.md, "Accounting"):
+ * views over the cache of the current store generation, or over a fresh
+ * computation (stats_compute.c) when the cache is stale, and the totals,
+ * repos, revisions and families in them.
  *
- * Definitions (docs/format.md, "Accounting"):
- *   logical   sum of file sizes over every (revision, path) in the store:
- *             what clients would download.
- *   physical  encoded bytes (block headers included) of every object that a
- *             live file references, each object once.
- *   stages    file dedup    = logical - bytes of distinct files
- *             tensor dedup  = distinct files - bytes of distinct objects
- *             delta         = what XOR-delta blocks saved over coding alone
- *             coding        = distinct objects - physical - delta
- *   per repo  logical as above over the repo's revisions; physical splits
- *             each object's encoded bytes evenly between the repos that
- *             reference it (the remainder to the repo with the lowest id),
- *             so the repos' physical bytes add up to the total.
+ * A view is a read transaction on the store's connection: everything read
+ * through it is of one generation.  The numbers come from main.stats_*
+ * when the cache holds that generation, else from temp.sx_* (the same
+ * columns), which the view computed and store_acct_end then caches.
  */
 #include "store/store_int.h"
+#include "store/stats_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,21 +19,84 @@
 
 #include "common/error.h"
 
-static int query_u64(struct store *s, const char *sql, uint64_t *out, size_t n)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = db_prepare(s, &st, sql);
+/* the columns of struct store_acct, in its order, of a row alias x */
+#define ACCT_COLS                                                              \
+	"x.logical_bytes, x.file_bytes, x.object_bytes, x.physical_bytes,"     \
+	" x.delta_bytes, %s, x.files, x.unique_files, x.tensors, x.unique_tensors"
+#define ACCT_NCOLS 10
 
+static void acct_row(struct store_acct *a, sqlite3_stmt *st, int col)
+{
+	a->logical_bytes = (uint64_t)sqlite3_column_int64(st, col);
+	a->file_bytes = (uint64_t)sqlite3_column_int64(st, col + 1);
+	a->object_bytes = (uint64_t)sqlite3_column_int64(st, col + 2);
+	a->physical_bytes = (uint64_t)sqlite3_column_int64(st, col + 3);
+	a->delta_bytes = sqlite3_column_int64(st, col + 4);
+	a->revisions = (uint64_t)sqlite3_column_int64(st, col + 5);
+	a->files = (uint64_t)sqlite3_column_int64(st, col + 6);
+	a->unique_files = (uint64_t)sqlite3_column_int64(st, col + 7);
+	a->tensors = (uint64_t)sqlite3_column_int64(st, col + 8);
+	a->unique_tensors = (uint64_t)sqlite3_column_int64(st, col + 9);
+}
+
+void store_acct_stages(struct store_stages *out, const struct store_acct *a)
+{
+	out->file_dedup = (int64_t)a->logical_bytes - (int64_t)a->file_bytes;
+	out->tensor_dedup = (int64_t)a->file_bytes - (int64_t)a->object_bytes;
+	out->delta = a->delta_bytes;
+	out->coding = (int64_t)a->object_bytes - (int64_t)a->physical_bytes - a->delta_bytes;
+}
+
+/* The cache table `name` (revisions, repos, families, totals) the view
+ * reads, as a schema-qualified name. */
+static const char *tbl(const struct store_acct_view *v, const char *name, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s%s", v->temp ? "temp.sx_" : "main.stats_", name);
+	return buf;
+}
+
+static void end_read(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
+int store_acct_begin(struct store_acct_view *out, struct store *s)
+{
+	int64_t cached = -1, at = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->s = s;
+	rc = db_exec(s, "BEGIN"); /* one snapshot for the whole view */
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		for (size_t i = 0; i < n; i++)
-			out[i] = (uint64_t)sqlite3_column_int64(st, (int)i);
-	} else {
-		rc = db_error(s, "cannot compute statistics");
+	rc = stats_state(s, &out->generation, &cached, &at);
+	if (!rc && cached == out->generation) {
+		out->computed_at = at;
+		return 0;
 	}
-	sqlite3_finalize(st);
-	return rc;
+	if (!rc)
+		rc = stats_compute(s);
+	if (rc) {
+		end_read(s);
+		return rc;
+	}
+	out->temp = 1;
+	out->computed_at = hz_now();
+	return 0;
+}
+
+void store_acct_end(struct store_acct_view *v)
+{
+	if (!v->s)
+		return;
+	end_read(v->s);
+	/* a failure to cache (busy, read-only) only costs the next reader a
+	 * recomputation */
+	if (v->temp)
+		stats_persist(v->s, v->generation, v->computed_at);
+	v->s = NULL;
 }
 
 static uint64_t file_size(const char *dir, const char *name)
@@ -54,171 +111,300 @@ static uint64_t file_size(const char *dir, const char *name)
 	return n;
 }
 
-#define LIVE_FILES "SELECT DISTINCT file_id FROM revision_files"
-#define LIVE_DIRECT                                                           \
-	"SELECT object_id FROM segments WHERE file_id IN (" LIVE_FILES ")"    \
-	" UNION SELECT object_id FROM tensors WHERE file_id IN (" LIVE_FILES ")"
-/* and the bases of their delta blocks (one level) */
-#define LIVE_OBJECTS                                                          \
-	LIVE_DIRECT " UNION SELECT base_object_id FROM objects WHERE id IN ("   \
-	LIVE_DIRECT ") AND base_object_id IS NOT NULL"
-
-/* Per family: members, and the sums of their repos' bytes. */
-static int family_totals(struct store *s, struct store_stats *out)
+int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out)
 {
+	struct store *s = v->s;
 	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
-	int rc = db_prepare(s, &st,
-			    "SELECT f.family_id, r.name, f.base_repo_id IS NULL FROM repo_families f"
-			    " JOIN repos r ON r.id = f.repo_id ORDER BY f.family_id,"
-			    " f.base_repo_id IS NOT NULL, r.name");
+	char sql[1024], t[32];
+	int rc;
 
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *name = (const char *)sqlite3_column_text(st, 1);
-		struct store_family_stats *f;
-
-		if (!out->nfamilies || out->family[out->nfamilies - 1].id != id) {
-			if (out->nfamilies == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct store_family_stats *v =
-					realloc(out->family, ncap * sizeof(*v));
-
-				if (!v) {
-					rc = hz_error_set(HZ_ENOMEM, "out of memory");
-					break;
-				}
-				out->family = v;
-				cap = ncap;
-			}
-			f = &out->family[out->nfamilies++];
-			memset(f, 0, sizeof(*f));
-			f->id = id;
-			f->root = hz_strdup(name);
-			if (!f->root) {
-				out->nfamilies--;
-				rc = hz_error_set(HZ_ENOMEM, "out of memory");
-				break;
-			}
-		}
-		f = &out->family[out->nfamilies - 1];
-		f->members++;
-		for (size_t i = 0; i < out->nrepos; i++) {
-			if (!strcmp(out->repo[i].repo, name)) {
-				f->logical_bytes += out->repo[i].logical_bytes;
-				f->physical_bytes += out->repo[i].physical_bytes;
-				out->repo[i].family = id;
-			}
-		}
+	memset(out, 0, sizeof(*out));
+	snprintf(sql, sizeof(sql),
+		 "SELECT " ACCT_COLS ", x.repos, x.families, x.objects,"
+		 " (SELECT count(*) FROM main.packs), (SELECT coalesce(sum(size), 0) FROM main.packs)"
+		 " FROM %s x WHERE x.id = 1", "x.revisions", tbl(v, "totals", t, sizeof(t)));
+	rc = db_prepare(s, &st, sql);
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		acct_row(&out->a, st, 0);
+		out->repos = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS);
+		out->families = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 1);
+		out->objects = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 2);
+		out->packs = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 3);
+		out->pack_bytes = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 4);
+		out->dead_bytes = (int64_t)out->pack_bytes - (int64_t)(PACK_HDR * out->packs) -
+				  (int64_t)out->a.physical_bytes;
+		out->index_bytes = file_size(s->dir, "hubzip.db") +
+				   file_size(s->dir, "hubzip.db-wal");
+	} else {
+		rc = db_error(s, "cannot read the accounting totals");
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
+static int repo_exists(struct store *s, const char *repo)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st, "SELECT 1 FROM main.repos WHERE name = ?");
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static const char *text_or_null(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL
+		       ? NULL : (const char *)sqlite3_column_text(st, col);
+}
+
+int store_acct_repos_each(struct store_acct_view *v, const char *repo, int64_t family,
+			  int (*fn)(void *payload, const struct store_acct_repo *r),
+			  void *payload)
+{
+	struct store *s = v->s;
+	sqlite3_stmt *st = NULL;
+	char sql[2048], t[32];
+	size_t n = 0;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT r.id, r.name, r.type = 'dataset', r.private, r.created_at,"
+		 " coalesce(m.family_id, 0), b.name, coalesce(b.private, 0),"
+		 " CASE WHEN m.base_repo_id IS NULL THEN -1 ELSE coalesce(m.score, -1) END,"
+		 " m.hint, x.exclusive_bytes, " ACCT_COLS
+		 " FROM main.repos r JOIN %s x ON x.repo_id = r.id"
+		 " LEFT JOIN main.repo_families m ON m.repo_id = r.id"
+		 " LEFT JOIN main.repos b ON b.id = m.base_repo_id"
+		 " WHERE (?1 IS NULL OR r.name = ?1) AND (?2 = 0 OR m.family_id = ?2)"
+		 " ORDER BY CASE WHEN ?2 = 0 THEN -x.logical_bytes"
+		 "  ELSE m.base_repo_id IS NOT NULL END, r.name",
+		 "x.revisions", tbl(v, "repos", t, sizeof(t)));
+	rc = db_prepare(s, &st, sql);
+	if (rc)
+		return rc;
+	if (repo)
+		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 1);
+	sqlite3_bind_int64(st, 2, family);
+	while (!rc) {
+		struct store_acct_repo r;
+		int step = sqlite3_step(st);
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = db_error(s, "cannot read the accounting of repos");
+			break;
+		}
+		r.id = sqlite3_column_int64(st, 0);
+		r.repo = (const char *)sqlite3_column_text(st, 1);
+		r.type = sqlite3_column_int(st, 2) ? STORE_REPO_DATASET : STORE_REPO_MODEL;
+		r.is_private = sqlite3_column_int(st, 3);
+		r.created_at = sqlite3_column_int64(st, 4);
+		r.family = sqlite3_column_int64(st, 5);
+		r.base = text_or_null(st, 6);
+		r.base_private = sqlite3_column_int(st, 7);
+		r.score = sqlite3_column_double(st, 8);
+		r.hint = text_or_null(st, 9);
+		r.exclusive_bytes = (uint64_t)sqlite3_column_int64(st, 10);
+		acct_row(&r.a, st, 11);
+		rc = fn(payload, &r);
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (!rc && !n && repo)
+		rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
+	return rc;
+}
+
+int store_acct_revisions_each(struct store_acct_view *v, const char *repo,
+			      int (*fn)(void *payload, const struct store_acct_revision *r),
+			      void *payload)
+{
+	struct store *s = v->s;
+	sqlite3_stmt *st = NULL;
+	char sql[1024], t[32];
+	int rc = repo_exists(s, repo);
+
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof(sql),
+		 "SELECT v.commit_id, v.created_at, v.message, " ACCT_COLS
+		 " FROM main.revisions v JOIN main.repos r ON r.id = v.repo_id"
+		 " JOIN %s x ON x.revision_id = v.id WHERE r.name = ?1 ORDER BY v.id DESC",
+		 "1", tbl(v, "revisions", t, sizeof(t)));
+	rc = db_prepare(s, &st, sql);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	while (!rc) {
+		struct store_acct_revision r;
+		int step = sqlite3_step(st);
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = db_error(s, "cannot read the accounting of revisions");
+			break;
+		}
+		r.commit = (const char *)sqlite3_column_text(st, 0);
+		r.created_at = sqlite3_column_int64(st, 1);
+		r.message = (const char *)sqlite3_column_text(st, 2);
+		acct_row(&r.a, st, 3);
+		rc = fn(payload, &r);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_acct_families_each(struct store_acct_view *v, int64_t family,
+			     int (*fn)(void *payload, const struct store_acct_family *f),
+			     void *payload)
+{
+	struct store *s = v->s;
+	sqlite3_stmt *st = NULL;
+	char sql[2048], tf[32], tr[32];
+	size_t n = 0;
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT f.family_id, rr.name, coalesce(rr.private, 0), m.members, m.l, m.fb,"
+		 " m.ob, m.pb, m.db, m.revs, m.files, f.unique_files, f.tensors, f.unique_tensors"
+		 " FROM %s f JOIN (SELECT rf.family_id AS fid, count(*) AS members,"
+		 "  sum(x.logical_bytes) AS l, sum(x.file_bytes) AS fb, sum(x.object_bytes) AS ob,"
+		 "  sum(x.physical_bytes) AS pb, sum(x.delta_bytes) AS db, sum(x.revisions) AS revs,"
+		 "  sum(x.files) AS files FROM main.repo_families rf JOIN %s x"
+		 "  ON x.repo_id = rf.repo_id GROUP BY rf.family_id) m ON m.fid = f.family_id"
+		 " LEFT JOIN main.repos rr ON rr.id = (SELECT rf.repo_id FROM main.repo_families rf"
+		 "  JOIN main.repos r ON r.id = rf.repo_id WHERE rf.family_id = f.family_id"
+		 "  ORDER BY rf.base_repo_id IS NOT NULL, r.name LIMIT 1)"
+		 " WHERE ?1 = 0 OR f.family_id = ?1 ORDER BY m.l DESC, f.family_id",
+		 tbl(v, "families", tf, sizeof(tf)), tbl(v, "repos", tr, sizeof(tr)));
+	rc = db_prepare(s, &st, sql);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, family);
+	while (!rc) {
+		struct store_acct_family f;
+		int step = sqlite3_step(st);
+
+		if (step == SQLITE_DONE)
+			break;
+		if (step != SQLITE_ROW) {
+			rc = db_error(s, "cannot read the accounting of families");
+			break;
+		}
+		f.id = sqlite3_column_int64(st, 0);
+		f.root = text_or_null(st, 1);
+		f.root_private = sqlite3_column_int(st, 2);
+		f.members = (uint64_t)sqlite3_column_int64(st, 3);
+		acct_row(&f.a, st, 4);
+		rc = fn(payload, &f);
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (!rc && !n && family)
+		rc = hz_error_set(HZ_ENOTFOUND, "family %lld not found", (long long)family);
+	return rc;
+}
+
+/* ---- store_stats: the summary in one struct ----------------------------- */
+
+static int stats_repo_one(void *payload, const struct store_acct_repo *r)
+{
+	struct store_stats *out = payload;
+	struct store_repo_stats *e;
+
+	if (out->nrepos == out->repos)
+		return 0; /* cannot happen inside one view */
+	e = &out->repo[out->nrepos];
+	e->repo = hz_strdup(r->repo);
+	if (!e->repo)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	e->logical_bytes = r->a.logical_bytes;
+	e->physical_bytes = r->a.physical_bytes;
+	e->files = r->a.files;
+	e->revisions = r->a.revisions;
+	e->family = r->family;
+	out->nrepos++;
+	return 0;
+}
+
+static int stats_family_one(void *payload, const struct store_acct_family *f)
+{
+	struct store_stats *out = payload;
+	struct store_family_stats *e;
+
+	if (out->nfamilies == out->cap_families)
+		return 0;
+	e = &out->family[out->nfamilies];
+	memset(e, 0, sizeof(*e));
+	e->root = hz_strdup(f->root ? f->root : "");
+	if (!e->root)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	e->id = f->id;
+	e->members = f->members;
+	e->logical_bytes = f->a.logical_bytes;
+	e->physical_bytes = f->a.physical_bytes;
+	out->nfamilies++;
+	return 0;
+}
+
 int store_stats(struct store *s, struct store_stats *out)
 {
-	uint64_t v[8] = { 0 };
-	sqlite3_stmt *st = NULL;
+	struct store_acct_view v;
+	struct store_acct_totals t;
+	struct store_stages sg;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = db_exec(s, "BEGIN"); /* one consistent snapshot */
+	rc = store_acct_begin(&v, s);
 	if (rc)
 		return rc;
-	rc = query_u64(s, "SELECT coalesce(sum(f.size), 0), count(*) FROM revision_files r"
-			  " JOIN files f ON f.id = r.file_id", v, 2);
+	rc = store_acct_totals(&v, &t);
 	if (rc)
 		goto out;
-	out->logical_bytes = v[0];
-	out->files = v[1];
-	rc = query_u64(s, "SELECT coalesce(sum(size), 0), count(*) FROM files WHERE id IN ("
-			  LIVE_FILES ")", v, 2);
-	if (rc)
-		goto out;
-	out->unique_file_bytes = v[0];
-	out->unique_files = v[1];
-	rc = query_u64(s, "SELECT coalesce(sum(size), 0), coalesce(sum(stored_size), 0),"
-			  " count(*) FROM objects WHERE id IN (" LIVE_OBJECTS ")", v, 3);
-	if (rc)
-		goto out;
-	out->unique_object_bytes = v[0];
-	out->physical_bytes = v[1];
-	out->objects = v[2];
-	rc = query_u64(s, "SELECT count(*), (SELECT count(DISTINCT object_id) FROM tensors"
-			  " WHERE file_id IN (" LIVE_FILES ")) FROM tensors WHERE file_id IN"
-			  " (SELECT file_id FROM revision_files)", v, 2);
-	if (rc)
-		goto out;
-	/* tensors counted per (revision, path) occurrence would double count
-	 * unchanged files; count tensors of distinct live files */
-	out->tensors = v[0];
-	out->unique_tensors = v[1];
-	rc = query_u64(s, "SELECT (SELECT count(*) FROM repos), (SELECT count(*) FROM revisions),"
-			  " (SELECT count(*) FROM packs), (SELECT coalesce(sum(size), 0) FROM packs)",
-		       v, 4);
-	if (rc)
-		goto out;
-	out->repos = v[0];
-	out->revisions = v[1];
-	out->packs = v[2];
-	out->pack_bytes = v[3];
-	out->index_bytes = file_size(s->dir, "hubzip.db") + file_size(s->dir, "hubzip.db-wal");
-	out->saved_file_dedup = (int64_t)(out->logical_bytes - out->unique_file_bytes);
-	out->saved_tensor_dedup = (int64_t)out->unique_file_bytes - (int64_t)out->unique_object_bytes;
-	rc = query_u64(s, "SELECT coalesce(sum(plain_len - enc_len), 0) FROM blocks WHERE"
-			  " base_object_id IS NOT NULL AND object_id IN (" LIVE_OBJECTS ")", v, 1);
-	if (rc)
-		goto out;
-	out->saved_delta = (int64_t)v[0];
-	out->saved_coding = (int64_t)out->unique_object_bytes - (int64_t)out->physical_bytes -
-			    out->saved_delta;
-
-	out->repo = calloc(out->repos ? out->repos : 1, sizeof(*out->repo));
-	if (!out->repo) {
+	out->logical_bytes = t.a.logical_bytes;
+	out->unique_file_bytes = t.a.file_bytes;
+	out->unique_object_bytes = t.a.object_bytes;
+	out->physical_bytes = t.a.physical_bytes;
+	out->pack_bytes = t.pack_bytes;
+	out->index_bytes = t.index_bytes;
+	store_acct_stages(&sg, &t.a);
+	out->saved_file_dedup = sg.file_dedup;
+	out->saved_tensor_dedup = sg.tensor_dedup;
+	out->saved_delta = sg.delta;
+	out->saved_coding = sg.coding;
+	out->repos = t.repos;
+	out->revisions = t.a.revisions;
+	out->files = t.a.files;
+	out->unique_files = t.a.unique_files;
+	out->tensors = t.a.tensors;
+	out->unique_tensors = t.a.unique_tensors;
+	out->objects = t.objects;
+	out->packs = t.packs;
+	out->families = t.families;
+	out->generation = v.generation;
+	out->repo = calloc(t.repos ? t.repos : 1, sizeof(*out->repo));
+	out->cap_families = t.families;
+	out->family = calloc(t.families ? t.families : 1, sizeof(*out->family));
+	if (!out->repo || !out->family) {
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = db_prepare(s, &st,
-		"WITH rd AS (SELECT DISTINCT v.repo_id, sg.object_id FROM revisions v"
-		"  JOIN revision_files rf ON rf.revision_id = v.id"
-		"  JOIN segments sg ON sg.file_id = rf.file_id),"
-		/* a delta's base is shared with the repos whose deltas need it */
-		" ro AS (SELECT repo_id, object_id FROM rd UNION SELECT rd.repo_id,"
-		"  o.base_object_id FROM rd JOIN objects o ON o.id = rd.object_id"
-		"  WHERE o.base_object_id IS NOT NULL),"
-		" oc AS (SELECT object_id, count(*) AS n, min(repo_id) AS first FROM ro"
-		"  GROUP BY object_id),"
-		" phys AS (SELECT ro.repo_id, sum(o.stored_size / oc.n + CASE WHEN"
-		"  ro.repo_id = oc.first THEN o.stored_size % oc.n ELSE 0 END) AS bytes"
-		"  FROM ro JOIN oc ON oc.object_id = ro.object_id"
-		"  JOIN objects o ON o.id = ro.object_id GROUP BY ro.repo_id),"
-		" logi AS (SELECT v.repo_id, sum(f.size) AS bytes, count(*) AS files"
-		"  FROM revisions v JOIN revision_files rf ON rf.revision_id = v.id"
-		"  JOIN files f ON f.id = rf.file_id GROUP BY v.repo_id)"
-		" SELECT r.name, coalesce(logi.bytes, 0), coalesce(phys.bytes, 0),"
-		"  coalesce(logi.files, 0), (SELECT count(*) FROM revisions v WHERE"
-		"  v.repo_id = r.id) FROM repos r LEFT JOIN logi ON logi.repo_id = r.id"
-		"  LEFT JOIN phys ON phys.repo_id = r.id ORDER BY r.name");
-	while (!rc && sqlite3_step(st) == SQLITE_ROW && out->nrepos < out->repos) {
-		struct store_repo_stats *r = &out->repo[out->nrepos];
-
-		r->repo = hz_strdup((const char *)sqlite3_column_text(st, 0));
-		if (!r->repo) {
-			rc = hz_error_set(HZ_ENOMEM, "out of memory");
-			break;
-		}
-		r->logical_bytes = (uint64_t)sqlite3_column_int64(st, 1);
-		r->physical_bytes = (uint64_t)sqlite3_column_int64(st, 2);
-		r->files = (uint64_t)sqlite3_column_int64(st, 3);
-		r->revisions = (uint64_t)sqlite3_column_int64(st, 4);
-		out->nrepos++;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
+	rc = store_acct_repos_each(&v, NULL, 0, stats_repo_one, out);
 	if (!rc)
-		rc = family_totals(s, out);
+		rc = store_acct_families_each(&v, 0, stats_family_one, out);
 out:
-	db_exec(s, "COMMIT");
+	store_acct_end(&v);
 	if (rc)
 		store_stats_release(out);
 	return rc;

@@ -393,17 +393,121 @@ struct store_stats {
 	 * logical_bytes - physical_bytes */
 	int64_t saved_file_dedup, saved_tensor_dedup, saved_delta, saved_coding;
 	uint64_t repos, revisions, files, unique_files, tensors,
-		unique_tensors, objects, packs;
+		unique_tensors, objects, packs, families;
+	int64_t generation;	/* the store generation the numbers are for */
 	size_t nrepos;
-	struct store_repo_stats *repo; /* nrepos entries, by name */
-	size_t nfamilies;
-	struct store_family_stats *family;
+	struct store_repo_stats *repo; /* nrepos entries, largest logical first */
+	size_t nfamilies, cap_families;
+	struct store_family_stats *family; /* largest logical first */
 };
 
-/* Computes the store's accounting into *out (release with
- * store_stats_release). */
+/* The store's accounting into *out (release with store_stats_release):
+ * the totals, every repo (largest logical first) and every family, from
+ * the cache (computed when stale, as store_acct_begin does). */
 int store_stats(struct store *s, struct store_stats *out);
 void store_stats_release(struct store_stats *st);
+
+/*
+ * The accounting in detail (store/stats.c; docs/format.md "Accounting"):
+ * per revision, repo, family and the store.  Read inside a view: a read
+ * transaction on the store's connection, so every call between
+ * store_acct_begin and store_acct_end sees one generation of the store.
+ * Other reads of s may run inside the view; writes may not.
+ */
+
+/* The figures of one scope.  The bytes are the scope's shares, which add
+ * up over revisions, repos and families; the counts are within the scope. */
+struct store_acct {
+	uint64_t logical_bytes;	/* file sizes over the (revision, path) entries */
+	uint64_t file_bytes;	/* share of the distinct files' bytes */
+	uint64_t object_bytes;	/* share of the distinct live objects' bytes */
+	uint64_t physical_bytes; /* share of their encoded bytes */
+	int64_t delta_bytes;	/* share of what their delta blocks saved */
+	uint64_t revisions, files, unique_files, tensors, unique_tensors;
+};
+
+/* The bytes saved by each stage, in pipeline order; they add up to
+ * logical_bytes - physical_bytes. */
+struct store_stages {
+	int64_t file_dedup, tensor_dedup, delta, coding;
+};
+void store_acct_stages(struct store_stages *out, const struct store_acct *a);
+
+struct store_acct_view {
+	struct store *s;
+	int64_t generation;	/* the store generation the numbers are for */
+	int64_t computed_at;	/* unix seconds */
+	int temp;		/* (internal) computed by this view, not cached */
+};
+
+/*
+ * Opens a view of the accounting of s: uses the cache when it holds the
+ * current generation, else computes it (one scan of the index).  Close it
+ * with store_acct_end, which also stores a computed result in the cache.
+ */
+int store_acct_begin(struct store_acct_view *out, struct store *s);
+void store_acct_end(struct store_acct_view *v);
+
+struct store_acct_totals {
+	struct store_acct a;
+	uint64_t repos, families, objects;
+	uint64_t packs, pack_bytes;	/* read live */
+	int64_t dead_bytes;	/* pack_bytes - 32 x packs - physical_bytes */
+	uint64_t index_bytes;	/* hubzip.db and its WAL */
+};
+int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out);
+
+struct store_acct_repo {
+	int64_t id;
+	const char *repo;
+	int type, is_private;
+	int64_t created_at;
+	int64_t family;		/* 0: in none */
+	const char *base;	/* the member it derives from, or NULL */
+	int base_private;
+	double score;		/* similarity to the base; < 0 when none */
+	const char *hint;	/* base_model hint seen, or NULL */
+	uint64_t exclusive_bytes; /* encoded bytes of objects only it needs */
+	struct store_acct a;
+};
+
+/*
+ * Calls fn for repos: with repo, that one (HZ_ENOTFOUND if there is
+ * none); with family != 0, its members, the founder first, then by name;
+ * otherwise every repo, largest logical_bytes first, then by name.  The
+ * struct is valid during the call; stops early if fn returns non-zero
+ * (returned).
+ */
+int store_acct_repos_each(struct store_acct_view *v, const char *repo, int64_t family,
+			  int (*fn)(void *payload, const struct store_acct_repo *r),
+			  void *payload);
+
+struct store_acct_revision {
+	const char *commit;
+	int64_t created_at;
+	const char *message;
+	struct store_acct a;	/* revisions = 1 */
+};
+
+/* Calls fn for every revision of repo, newest first (HZ_ENOTFOUND if there
+ * is no such repo); as store_acct_repos_each otherwise. */
+int store_acct_revisions_each(struct store_acct_view *v, const char *repo,
+			      int (*fn)(void *payload, const struct store_acct_revision *r),
+			      void *payload);
+
+struct store_acct_family {
+	int64_t id;
+	const char *root;	/* the founder (first member if it left) */
+	int root_private;
+	uint64_t members;
+	struct store_acct a;	/* bytes, revisions, files: sums over members */
+};
+
+/* Calls fn for every family, largest logical_bytes first (family 0), or
+ * for one (HZ_ENOTFOUND if there is none). */
+int store_acct_families_each(struct store_acct_view *v, int64_t family,
+			     int (*fn)(void *payload, const struct store_acct_family *f),
+			     void *payload);
 
 /* ---- ingest history (store/stats_history.c) ----------------------------- */
 

@@ -1,0 +1,366 @@
+/*
+ * store/stats_compute.c - computes the accounting (docs/format.md,
+ * "Accounting") by one scan of the index into connection-local tables
+ * temp.sx_*, copies it into the cache (main.stats_*) for its generation,
+ * and cross-checks it for fsck.
+ *
+ * The shares: every live file is needed by the repos whose revisions hold
+ * it, every live object by the repos needing a file with a segment (or a
+ * tensor) of it, or of an object whose delta blocks name it as base.  An
+ * item's quantity q, needed by n repos, gives floor(q / n) to each and
+ * q mod n more to the repo of lowest id; within a repo its share goes to
+ * the oldest revision that needs the item.  Sums over revisions, repos and
+ * the store are then exact.
+ */
+#include "store/store_int.h"
+#include "store/stats_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+/* q shared among n repos, the remainder to the first (lowest id) */
+#define SHARE(q, n, repo, first) \
+	"(" q " / " n " + CASE WHEN " repo " = " first " THEN " q " % " n " ELSE 0 END)"
+
+static const char *const compute_sql[] = {
+	"DROP TABLE IF EXISTS temp.sx_rf; DROP TABLE IF EXISTS temp.sx_rfile;"
+	" DROP TABLE IF EXISTS temp.sx_file; DROP TABLE IF EXISTS temp.sx_ften;"
+	" DROP TABLE IF EXISTS temp.sx_ro0; DROP TABLE IF EXISTS temp.sx_ro;"
+	" DROP TABLE IF EXISTS temp.sx_delta; DROP TABLE IF EXISTS temp.sx_obj;"
+	" DROP TABLE IF EXISTS temp.sx_revisions; DROP TABLE IF EXISTS temp.sx_repos;"
+	" DROP TABLE IF EXISTS temp.sx_families; DROP TABLE IF EXISTS temp.sx_totals;",
+	/* the result tables, shaped as the cache */
+	"CREATE TEMP TABLE sx_revisions AS SELECT * FROM main.stats_revisions WHERE 0;"
+	" CREATE TEMP TABLE sx_repos AS SELECT * FROM main.stats_repos WHERE 0;"
+	" CREATE TEMP TABLE sx_families AS SELECT * FROM main.stats_families WHERE 0;"
+	" CREATE TEMP TABLE sx_totals AS SELECT * FROM main.stats_totals WHERE 0;",
+	/* every (revision, path) entry */
+	"CREATE TEMP TABLE sx_rf AS SELECT rf.revision_id AS rev, v.repo_id AS repo,"
+	" rf.file_id AS file, f.size AS size FROM main.revision_files rf"
+	" JOIN main.revisions v ON v.id = rf.revision_id JOIN main.files f ON f.id = rf.file_id",
+	/* (repo, file) needed, with the oldest revision that needs it */
+	"CREATE TEMP TABLE sx_rfile AS SELECT repo, file, min(rev) AS rev, max(size) AS size"
+	" FROM temp.sx_rf GROUP BY repo, file",
+	"CREATE INDEX temp.sx_rfile_file ON sx_rfile(file)",
+	"CREATE TEMP TABLE sx_file AS SELECT file, count(*) AS n, min(repo) AS first,"
+	" max(size) AS size FROM temp.sx_rfile GROUP BY file",
+	"CREATE TEMP TABLE sx_ften AS SELECT t.file_id AS file, count(*) AS nt"
+	" FROM main.tensors t WHERE t.file_id IN (SELECT file FROM temp.sx_file)"
+	" GROUP BY t.file_id",
+	/* (repo, object) needed directly */
+	"CREATE TEMP TABLE sx_ro0 AS SELECT repo, obj, min(rev) AS rev FROM ("
+	" SELECT rp.repo AS repo, sg.object_id AS obj, rp.rev AS rev FROM temp.sx_rfile rp"
+	"  JOIN main.segments sg ON sg.file_id = rp.file"
+	" UNION ALL SELECT rp.repo, t.object_id, rp.rev FROM temp.sx_rfile rp"
+	"  JOIN main.tensors t ON t.file_id = rp.file) GROUP BY repo, obj",
+	/* delta objects: their bases and what their delta blocks saved */
+	"CREATE TEMP TABLE sx_delta AS SELECT b.object_id AS obj, b.base_object_id AS base,"
+	" sum(b.plain_len - b.enc_len) AS d FROM main.objects o"
+	" JOIN main.blocks b ON b.object_id = o.id"
+	" WHERE o.base_object_id IS NOT NULL AND b.base_object_id IS NOT NULL"
+	" GROUP BY b.object_id, b.base_object_id",
+	/* and the bases of the delta objects a repo needs */
+	"CREATE TEMP TABLE sx_ro AS SELECT repo, obj, min(rev) AS rev FROM ("
+	" SELECT repo, obj, rev FROM temp.sx_ro0 UNION ALL"
+	" SELECT r.repo, d.base, r.rev FROM temp.sx_ro0 r JOIN temp.sx_delta d ON d.obj = r.obj)"
+	" GROUP BY repo, obj",
+	"CREATE TEMP TABLE sx_obj AS SELECT r.obj AS obj, count(*) AS n, min(r.repo) AS first,"
+	" o.size AS size, o.stored_size AS stored,"
+	" coalesce((SELECT sum(d) FROM temp.sx_delta d WHERE d.obj = r.obj), 0) AS d"
+	" FROM temp.sx_ro r JOIN main.objects o ON o.id = r.obj GROUP BY r.obj",
+	/* per revision */
+	"INSERT INTO temp.sx_revisions SELECT v.id, v.repo_id, coalesce(a.logical, 0),"
+	" coalesce(b.fb, 0), coalesce(c.ob, 0), coalesce(c.pb, 0), coalesce(c.db, 0),"
+	" coalesce(a.files, 0), coalesce(a.ufiles, 0), coalesce(t.nt, 0), coalesce(u.ut, 0)"
+	" FROM main.revisions v"
+	" LEFT JOIN (SELECT rev, sum(size) AS logical, count(*) AS files,"
+	"  count(DISTINCT file) AS ufiles FROM temp.sx_rf GROUP BY rev) a ON a.rev = v.id"
+	" LEFT JOIN (SELECT rp.rev AS rev, sum(" SHARE("f.size", "f.n", "rp.repo", "f.first") ")"
+	"  AS fb FROM temp.sx_rfile rp JOIN temp.sx_file f ON f.file = rp.file GROUP BY rp.rev) b"
+	"  ON b.rev = v.id"
+	" LEFT JOIN (SELECT r.rev AS rev,"
+	"  sum(" SHARE("o.size", "o.n", "r.repo", "o.first") ") AS ob,"
+	"  sum(" SHARE("o.stored", "o.n", "r.repo", "o.first") ") AS pb,"
+	"  sum(" SHARE("o.d", "o.n", "r.repo", "o.first") ") AS db"
+	"  FROM temp.sx_ro r JOIN temp.sx_obj o ON o.obj = r.obj GROUP BY r.rev) c ON c.rev = v.id"
+	" LEFT JOIN (SELECT d.rev AS rev, sum(coalesce(ft.nt, 0)) AS nt FROM"
+	"  (SELECT DISTINCT rev, file FROM temp.sx_rf) d JOIN temp.sx_ften ft ON ft.file = d.file"
+	"  GROUP BY d.rev) t ON t.rev = v.id"
+	" LEFT JOIN (SELECT d.rev AS rev, count(DISTINCT tt.object_id) AS ut FROM"
+	"  (SELECT DISTINCT rev, file FROM temp.sx_rf) d JOIN main.tensors tt"
+	"  ON tt.file_id = d.file GROUP BY d.rev) u ON u.rev = v.id",
+	/* per repo */
+	"INSERT INTO temp.sx_repos SELECT r.id, coalesce(s.logical, 0), coalesce(s.fb, 0),"
+	" coalesce(s.ob, 0), coalesce(s.pb, 0), coalesce(s.db, 0), coalesce(x.ex, 0),"
+	" coalesce(s.revisions, 0), coalesce(s.files, 0), coalesce(f.uf, 0), coalesce(f.nt, 0),"
+	" coalesce(u.ut, 0) FROM main.repos r"
+	" LEFT JOIN (SELECT repo_id, sum(logical_bytes) AS logical, sum(file_bytes) AS fb,"
+	"  sum(object_bytes) AS ob, sum(physical_bytes) AS pb, sum(delta_bytes) AS db,"
+	"  count(*) AS revisions, sum(files) AS files FROM temp.sx_revisions GROUP BY repo_id) s"
+	"  ON s.repo_id = r.id"
+	" LEFT JOIN (SELECT rp.repo AS repo, count(*) AS uf, sum(coalesce(ft.nt, 0)) AS nt"
+	"  FROM temp.sx_rfile rp LEFT JOIN temp.sx_ften ft ON ft.file = rp.file"
+	"  GROUP BY rp.repo) f ON f.repo = r.id"
+	" LEFT JOIN (SELECT rp.repo AS repo, count(DISTINCT t.object_id) AS ut"
+	"  FROM temp.sx_rfile rp JOIN main.tensors t ON t.file_id = rp.file GROUP BY rp.repo) u"
+	"  ON u.repo = r.id"
+	" LEFT JOIN (SELECT ro.repo AS repo, sum(o.stored) AS ex FROM temp.sx_ro ro"
+	"  JOIN temp.sx_obj o ON o.obj = ro.obj WHERE o.n = 1 GROUP BY ro.repo) x"
+	"  ON x.repo = r.id",
+	/* per family: what does not add up over the members */
+	"INSERT INTO temp.sx_families SELECT fam.id, coalesce(f.uf, 0), coalesce(t.nt, 0),"
+	" coalesce(u.ut, 0) FROM (SELECT DISTINCT family_id AS id FROM main.repo_families) fam"
+	" LEFT JOIN (SELECT m.family_id AS fid, count(DISTINCT rp.file) AS uf"
+	"  FROM main.repo_families m JOIN temp.sx_rfile rp ON rp.repo = m.repo_id"
+	"  GROUP BY m.family_id) f ON f.fid = fam.id"
+	" LEFT JOIN (SELECT d.fid AS fid, sum(coalesce(ft.nt, 0)) AS nt FROM"
+	"  (SELECT DISTINCT m.family_id AS fid, rp.file AS file FROM main.repo_families m"
+	"   JOIN temp.sx_rfile rp ON rp.repo = m.repo_id) d"
+	"  JOIN temp.sx_ften ft ON ft.file = d.file GROUP BY d.fid) t ON t.fid = fam.id"
+	" LEFT JOIN (SELECT d.fid AS fid, count(DISTINCT tt.object_id) AS ut FROM"
+	"  (SELECT DISTINCT m.family_id AS fid, rp.file AS file FROM main.repo_families m"
+	"   JOIN temp.sx_rfile rp ON rp.repo = m.repo_id) d"
+	"  JOIN main.tensors tt ON tt.file_id = d.file GROUP BY d.fid) u ON u.fid = fam.id",
+	/* the store */
+	"INSERT INTO temp.sx_totals SELECT 1,"
+	" (SELECT coalesce(sum(size), 0) FROM temp.sx_rf),"
+	" (SELECT coalesce(sum(size), 0) FROM temp.sx_file),"
+	" (SELECT coalesce(sum(size), 0) FROM temp.sx_obj),"
+	" (SELECT coalesce(sum(stored), 0) FROM temp.sx_obj),"
+	" (SELECT coalesce(sum(d), 0) FROM temp.sx_obj),"
+	" (SELECT count(*) FROM main.repos), (SELECT count(*) FROM main.revisions),"
+	" (SELECT count(DISTINCT family_id) FROM main.repo_families),"
+	" (SELECT count(*) FROM temp.sx_rf), (SELECT count(*) FROM temp.sx_file),"
+	" (SELECT coalesce(sum(nt), 0) FROM temp.sx_ften),"
+	" (SELECT count(DISTINCT t.object_id) FROM temp.sx_file f"
+	"  JOIN main.tensors t ON t.file_id = f.file),"
+	" (SELECT count(*) FROM temp.sx_obj)",
+	/* the working tables are no longer needed */
+	"DROP TABLE temp.sx_rf; DROP TABLE temp.sx_rfile; DROP TABLE temp.sx_file;"
+	" DROP TABLE temp.sx_ften; DROP TABLE temp.sx_ro0; DROP TABLE temp.sx_ro;"
+	" DROP TABLE temp.sx_delta; DROP TABLE temp.sx_obj;",
+};
+
+int stats_state(struct store *s, int64_t *generation, int64_t *cached, int64_t *at)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st, "SELECT generation, cached_generation, computed_at"
+				    " FROM main.stats_state WHERE id = 1");
+
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*generation = sqlite3_column_int64(st, 0);
+		if (cached)
+			*cached = sqlite3_column_int64(st, 1);
+		if (at)
+			*at = sqlite3_column_int64(st, 2);
+	} else {
+		rc = db_error(s, "cannot read the store generation");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int stats_compute(struct store *s)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < sizeof(compute_sql) / sizeof(compute_sql[0]); i++)
+		rc = db_exec(s, compute_sql[i]);
+	return rc;
+}
+
+int stats_persist(struct store *s, int64_t generation, int64_t now)
+{
+	int64_t gen = 0, cached = 0;
+	char sql[160];
+	int rc = db_begin(s);
+
+	if (rc)
+		return rc;
+	rc = stats_state(s, &gen, &cached, NULL);
+	if (rc || gen != generation || cached == generation)
+		goto out; /* moved on, or stored by someone else: keep theirs */
+	rc = db_exec(s, "DELETE FROM main.stats_revisions; DELETE FROM main.stats_repos;"
+			" DELETE FROM main.stats_families; DELETE FROM main.stats_totals;"
+			" INSERT INTO main.stats_revisions SELECT * FROM temp.sx_revisions;"
+			" INSERT INTO main.stats_repos SELECT * FROM temp.sx_repos;"
+			" INSERT INTO main.stats_families SELECT * FROM temp.sx_families;"
+			" INSERT INTO main.stats_totals SELECT * FROM temp.sx_totals;");
+	if (!rc) {
+		snprintf(sql, sizeof(sql), "UPDATE main.stats_state SET cached_generation = %lld,"
+			 " computed_at = %lld WHERE id = 1", (long long)generation, (long long)now);
+		rc = db_exec(s, sql);
+	}
+	if (!rc)
+		return db_commit(s);
+out:
+	db_rollback(s);
+	return rc;
+}
+
+/* ---- fsck ---------------------------------------------------------------- */
+
+struct check {
+	struct store *s;
+	void (*report)(void *payload, const char *line);
+	void *payload;
+	uint64_t problems;
+};
+
+static void check_problem(struct check *c, const char *line)
+{
+	c->problems++;
+	if (c->report)
+		c->report(c->payload, line);
+}
+
+/* Runs sql, which yields one row of integers; NULLs read as 0. */
+static int row_i64(struct store *s, const char *sql, int64_t *out, int n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = db_prepare(s, &st, sql);
+
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++)
+			out[i] = sqlite3_column_int64(st, i);
+	} else {
+		rc = db_error(s, "cannot check the accounting");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The cache of the current generation against the recomputation. */
+static int check_cache(struct check *c)
+{
+	static const char *const tables[][2] = {
+		{ "stats_revisions", "sx_revisions" }, { "stats_repos", "sx_repos" },
+		{ "stats_families", "sx_families" }, { "stats_totals", "sx_totals" },
+	};
+	char sql[512], line[256];
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < sizeof(tables) / sizeof(tables[0]); i++) {
+		int64_t n[2] = { 0, 0 };
+
+		snprintf(sql, sizeof(sql),
+			 "SELECT (SELECT count(*) FROM (SELECT * FROM main.%s EXCEPT"
+			 " SELECT * FROM temp.%s)), (SELECT count(*) FROM (SELECT * FROM temp.%s"
+			 " EXCEPT SELECT * FROM main.%s))",
+			 tables[i][0], tables[i][1], tables[i][1], tables[i][0]);
+		rc = row_i64(c->s, sql, n, 2);
+		if (!rc && (n[0] || n[1])) {
+			snprintf(line, sizeof(line),
+				 "accounting: the cached %s differ from a recomputation"
+				 " (%lld rows stale, %lld missing)", tables[i][0],
+				 (long long)n[0], (long long)n[1]);
+			check_problem(c, line);
+		}
+	}
+	return rc;
+}
+
+/* The computed totals against direct sums, and the levels against each
+ * other. */
+static int check_sums(struct check *c)
+{
+	int64_t t[6] = { 0 }, d[2] = { 0 }, r[6] = { 0 }, v[6] = { 0 }, bad[1] = { 0 }, pk[2] = { 0 };
+	char line[512];
+	int rc;
+
+	rc = row_i64(c->s, "SELECT logical_bytes, file_bytes, object_bytes, physical_bytes,"
+			   " delta_bytes, files FROM temp.sx_totals", t, 6);
+	/* direct: every tree entry's size; the block lengths of the live
+	 * objects (segments and tensors of live files, and their bases) */
+	if (!rc)
+		rc = row_i64(c->s,
+			"WITH lf AS (SELECT DISTINCT file_id FROM main.revision_files),"
+			" ld AS (SELECT object_id FROM main.segments WHERE file_id IN lf"
+			"  UNION SELECT object_id FROM main.tensors WHERE file_id IN lf),"
+			" lo AS (SELECT object_id FROM ld UNION SELECT b.base_object_id FROM main.blocks b"
+			"  WHERE b.object_id IN ld AND b.base_object_id IS NOT NULL)"
+			" SELECT (SELECT coalesce(sum(f.size), 0) FROM main.revision_files rf"
+			"  JOIN main.files f ON f.id = rf.file_id),"
+			" (SELECT coalesce(sum(enc_len), 0) FROM main.blocks WHERE object_id IN lo)",
+			d, 2);
+	if (!rc)
+		rc = row_i64(c->s, "SELECT coalesce(sum(logical_bytes), 0), coalesce(sum(file_bytes), 0),"
+				   " coalesce(sum(object_bytes), 0), coalesce(sum(physical_bytes), 0),"
+				   " coalesce(sum(delta_bytes), 0), coalesce(sum(files), 0)"
+				   " FROM temp.sx_repos", r, 6);
+	if (!rc)
+		rc = row_i64(c->s, "SELECT coalesce(sum(logical_bytes), 0), coalesce(sum(file_bytes), 0),"
+				   " coalesce(sum(object_bytes), 0), coalesce(sum(physical_bytes), 0),"
+				   " coalesce(sum(delta_bytes), 0), coalesce(sum(files), 0)"
+				   " FROM temp.sx_revisions", v, 6);
+	if (!rc)
+		rc = row_i64(c->s, "SELECT count(*) FROM temp.sx_repos p JOIN (SELECT repo_id,"
+				   " sum(logical_bytes) AS l, sum(physical_bytes) AS ph FROM"
+				   " temp.sx_revisions GROUP BY repo_id) q ON q.repo_id = p.repo_id"
+				   " WHERE q.l != p.logical_bytes OR q.ph != p.physical_bytes", bad, 1);
+	if (!rc)
+		rc = row_i64(c->s, "SELECT count(*), coalesce(sum(size), 0) FROM main.packs", pk, 2);
+	if (rc)
+		return rc;
+	if (t[0] != d[0]) {
+		snprintf(line, sizeof(line), "accounting: logical bytes %lld, but the trees hold %lld",
+			 (long long)t[0], (long long)d[0]);
+		check_problem(c, line);
+	}
+	if (t[3] != d[1]) {
+		snprintf(line, sizeof(line),
+			 "accounting: physical bytes %lld, but the live objects' blocks hold %lld",
+			 (long long)t[3], (long long)d[1]);
+		check_problem(c, line);
+	}
+	for (int i = 0; i < 6; i++) {
+		if (r[i] != t[i] || v[i] != t[i]) {
+			snprintf(line, sizeof(line),
+				 "accounting: column %d: the repos sum to %lld, the revisions to %lld,"
+				 " the store has %lld", i, (long long)r[i], (long long)v[i],
+				 (long long)t[i]);
+			check_problem(c, line);
+		}
+	}
+	if (bad[0]) {
+		snprintf(line, sizeof(line),
+			 "accounting: %lld repos differ from the sum of their revisions",
+			 (long long)bad[0]);
+		check_problem(c, line);
+	}
+	if (pk[1] < t[3] + PACK_HDR * pk[0]) {
+		snprintf(line, sizeof(line),
+			 "accounting: packs hold %lld bytes, less than %lld physical bytes and"
+			 " %lld pack headers", (long long)pk[1], (long long)t[3], (long long)pk[0]);
+		check_problem(c, line);
+	}
+	return 0;
+}
+
+int stats_check(struct store *s, void (*report)(void *payload, const char *line),
+		void *payload, uint64_t *problems)
+{
+	struct check c = { .s = s, .report = report, .payload = payload };
+	int64_t gen = 0, cached = -1;
+	int rc = db_exec(s, "BEGIN");
+
+	if (rc)
+		return rc;
+	rc = stats_state(s, &gen, &cached, NULL);
+	if (!rc)
+		rc = stats_compute(s);
+	if (!rc && cached == gen)
+		rc = check_cache(&c);
+	if (!rc)
+		rc = check_sums(&c);
+	db_exec(s, "COMMIT");
+	*problems += c.problems;
+	return rc;
+}
