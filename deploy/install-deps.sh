@@ -4,11 +4,12 @@
 #   install-deps.sh --test   and what `make test` needs (cmocka, clang for fuzzing, python3-numpy for the corpus,
 #                            prometheus for promtool: Debian ships promtool only in it, and its
 #                            package enables a prometheus.service on :9090 where systemd runs)
+#                            and chromium, run headless by the dashboard test
 #   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time)
 set -eu
 
 BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev"
-TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 python3-numpy ca-certificates curl jq git git-lfs prometheus"
+TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 python3-numpy ca-certificates curl jq git git-lfs prometheus chromium"
 BENCH="zstd xdelta3 time python3 python3-numpy"
 
 want=$BUILD
