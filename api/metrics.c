@@ -9,10 +9,10 @@
  * mutex: a finished request scans it (a few dozen entries at most: the
  * statuses the server sends are a fixed set) and adds to one histogram.
  *
- * store_stats() reads the whole index, so its result is kept and reused
- * by later scrapes until METRICS_STORE_TTL_NS passes or a write through
- * this server (any 2xx to a method other than GET/HEAD) may have changed
- * it.  One scrape computes it at a time; the others wait and reuse it.
+ * The store's numbers come from its accounting totals (store_acct_*),
+ * which the index caches for the store generation: a scrape reads one
+ * row unless something changed the store since the last reader, and then
+ * recomputes it for everyone, so the page is never stale.
  */
 #include "api/api_int.h"
 #include "api/metrics_int.h"
@@ -53,15 +53,6 @@ struct series {
 /* room for every status the server sends, on every route class */
 #define MAX_SERIES (METRICS_NROUTES * 48)
 
-struct snapshot {
-	int ok;
-	unsigned gen;		/* metrics.gen when it was taken */
-	uint64_t at_ns;		/* CLOCK_MONOTONIC when it was taken */
-	double at_unix, seconds;
-	struct store_stats st;	/* the scalars; repo and family are NULL */
-	uint64_t families;
-};
-
 struct metrics {
 	char *version;
 	double start_unix;
@@ -73,9 +64,6 @@ struct metrics {
 	atomic_uint_least64_t ingest_files, ingest_bytes, ingest_ns, commits;
 	atomic_uint_least64_t restore_bytes, restore_ns;
 	atomic_uint_least64_t stats_errors;
-	atomic_uint gen;	/* bumped by metrics_store_changed */
-	pthread_mutex_t snap_lock; /* guards snap; held while computing it */
-	struct snapshot snap;
 };
 
 /* ---- recording ---------------------------------------------------------- */
@@ -96,7 +84,6 @@ int metrics_new(struct metrics **out, const char *version)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	m->start_unix = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->snap_lock, NULL);
 	*out = m;
 	return 0;
 }
@@ -106,7 +93,6 @@ void metrics_free(struct metrics *m)
 	if (!m)
 		return;
 	pthread_mutex_destroy(&m->lock);
-	pthread_mutex_destroy(&m->snap_lock);
 	free(m->version);
 	free(m);
 }
@@ -231,49 +217,6 @@ void metrics_restore(struct metrics *m, uint64_t bytes, uint64_t ns)
 		atomic_fetch_add(&m->restore_bytes, bytes);
 	if (ns)
 		atomic_fetch_add(&m->restore_ns, ns);
-}
-
-void metrics_store_changed(struct metrics *m)
-{
-	atomic_fetch_add(&m->gen, 1);
-}
-
-/* ---- the store's accounting, cached -------------------------------------- */
-
-/* Copies the store's numbers into *out, computing them first when the
- * cached ones are stale. */
-static void store_snapshot(struct metrics *m, struct store *s, struct snapshot *out)
-{
-	struct store_stats st;
-	struct timespec rt;
-	uint64_t t0;
-	unsigned gen;
-	int rc;
-
-	pthread_mutex_lock(&m->snap_lock);
-	gen = atomic_load(&m->gen);
-	t0 = metrics_now_ns();
-	if (m->snap.ok && m->snap.gen == gen && t0 - m->snap.at_ns < METRICS_STORE_TTL_NS)
-		goto out;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	rc = store_stats(s, &st);
-	if (rc) {
-		api_log(API_LOG_ERROR, "metrics: cannot compute the store's statistics: %s",
-			hz_error_msg());
-		atomic_fetch_add(&m->stats_errors, 1);
-		goto out;
-	}
-	m->snap.families = st.nfamilies;
-	store_stats_release(&st);
-	m->snap.st = st;
-	m->snap.ok = 1;
-	m->snap.gen = gen;
-	m->snap.at_ns = t0;
-	m->snap.at_unix = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
-	m->snap.seconds = (double)(metrics_now_ns() - t0) / 1e9;
-out:
-	*out = m->snap;
-	pthread_mutex_unlock(&m->snap_lock);
 }
 
 /* ---- the text format ---------------------------------------------------- */
@@ -429,49 +372,77 @@ static void render_http(struct metrics *m, struct buf *b)
 		    (unsigned long long)atomic_load(&m->received[r]));
 }
 
-static void render_store(struct buf *b, const struct snapshot *sn)
+/* The store's numbers, or nothing (logged and counted) when they cannot
+ * be read. */
+static void render_store(struct metrics *m, struct store *s, struct buf *b)
 {
-	const struct store_stats *st = &sn->st;
+	struct store_acct_view v;
+	struct store_acct_totals t;
+	struct store_stages sg;
+	uint64_t t0 = metrics_now_ns();
+	double sec;
+	int rc;
 
+	rc = store_acct_begin(&v, s);
+	if (!rc) {
+		rc = store_acct_totals(&v, &t);
+		store_acct_end(&v);
+	}
+	sec = (double)(metrics_now_ns() - t0) / 1e9;
+	one_u64(b, "hubzip_store_stats_errors_total", "counter",
+		"Scrapes that could not read the store numbers (they are left out then).",
+		atomic_load(&m->stats_errors) + (rc != 0));
+	if (rc) {
+		api_log(API_LOG_ERROR, "metrics: cannot read the store's accounting: %s",
+			hz_error_msg());
+		atomic_fetch_add(&m->stats_errors, 1);
+		return;
+	}
+	store_acct_stages(&sg, &t.a);
 	one_u64(b, "hubzip_store_logical_bytes", "gauge",
 		"Sum of file sizes over every revision: what clients would download.",
-		st->logical_bytes);
+		t.a.logical_bytes);
 	one_u64(b, "hubzip_store_physical_bytes", "gauge",
-		"Encoded bytes of the objects live files reference, each object once.",
-		st->physical_bytes);
-	one_u64(b, "hubzip_store_pack_bytes", "gauge",
-		"Bytes of pack files on disk, dead blocks included.", st->pack_bytes);
-	one_u64(b, "hubzip_store_index_bytes", "gauge",
-		"Bytes of the SQLite index and its WAL.", st->index_bytes);
+		"Encoded bytes of the objects live files need, each object once.",
+		t.a.physical_bytes);
 	head(b, "hubzip_store_saved_bytes", "gauge",
 	     "Bytes saved by each stage in pipeline order; they sum to logical minus physical.");
-	put(b, "hubzip_store_saved_bytes{stage=\"file_dedup\"} %lld\n",
-	    (long long)st->saved_file_dedup);
+	put(b, "hubzip_store_saved_bytes{stage=\"file_dedup\"} %lld\n", (long long)sg.file_dedup);
 	put(b, "hubzip_store_saved_bytes{stage=\"tensor_dedup\"} %lld\n",
-	    (long long)st->saved_tensor_dedup);
-	put(b, "hubzip_store_saved_bytes{stage=\"delta\"} %lld\n", (long long)st->saved_delta);
-	put(b, "hubzip_store_saved_bytes{stage=\"coding\"} %lld\n", (long long)st->saved_coding);
+	    (long long)sg.tensor_dedup);
+	put(b, "hubzip_store_saved_bytes{stage=\"delta\"} %lld\n", (long long)sg.delta);
+	put(b, "hubzip_store_saved_bytes{stage=\"coding\"} %lld\n", (long long)sg.coding);
+	one_u64(b, "hubzip_store_pack_bytes", "gauge",
+		"Bytes of pack files on disk.", t.pack_bytes);
+	head(b, "hubzip_store_dead_bytes", "gauge",
+	     "Pack bytes that no live object needs (freed by gc once a whole pack is dead).");
+	put(b, "hubzip_store_dead_bytes %lld\n", (long long)t.dead_bytes);
+	one_u64(b, "hubzip_store_index_bytes", "gauge",
+		"Bytes of the SQLite index and its WAL.", t.index_bytes);
 	one_u64(b, "hubzip_store_objects", "gauge",
-		"Distinct stored objects that live files reference.", st->objects);
+		"Distinct stored objects that live files need.", t.objects);
 	one_u64(b, "hubzip_store_files", "gauge",
-		"Files over every revision (a file in two revisions counts twice).", st->files);
+		"(revision, path) entries: a file in two revisions counts twice.", t.a.files);
 	one_u64(b, "hubzip_store_unique_files", "gauge",
-		"Distinct file contents that revisions reference.", st->unique_files);
+		"Distinct file contents that revisions reference.", t.a.unique_files);
 	one_u64(b, "hubzip_store_tensors", "gauge",
-		"Tensors of the distinct live files.", st->tensors);
+		"Tensors of the distinct files.", t.a.tensors);
 	one_u64(b, "hubzip_store_unique_tensors", "gauge",
-		"Distinct tensor objects of the live files.", st->unique_tensors);
-	one_u64(b, "hubzip_store_repos", "gauge", "Repos.", st->repos);
+		"Distinct tensor contents.", t.a.unique_tensors);
+	one_u64(b, "hubzip_store_repos", "gauge", "Repos.", t.repos);
 	one_u64(b, "hubzip_store_revisions", "gauge", "Revisions over every repo.",
-		st->revisions);
-	one_u64(b, "hubzip_store_families", "gauge", "Model families found.", sn->families);
-	one_u64(b, "hubzip_store_packs", "gauge", "Pack files.", st->packs);
-	one_f(b, "hubzip_store_stats_timestamp_seconds", "gauge",
-	      "When the store numbers above were computed (unix time); they are reused"
-	      " for up to 10 s unless a write through this server changed the store.",
-	      sn->at_unix);
+		t.a.revisions);
+	one_u64(b, "hubzip_store_families", "gauge", "Model families found.", t.families);
+	one_u64(b, "hubzip_store_packs", "gauge", "Pack files.", t.packs);
+	one_u64(b, "hubzip_store_generation", "gauge",
+		"The store generation these numbers are for: it moves with every change.",
+		(uint64_t)(v.generation > 0 ? v.generation : 0));
+	one_u64(b, "hubzip_store_stats_computed_timestamp_seconds", "gauge",
+		"When the accounting of this generation was computed (unix time).",
+		(uint64_t)(v.computed_at > 0 ? v.computed_at : 0));
 	one_f(b, "hubzip_store_stats_duration_seconds", "gauge",
-	      "How long computing the store numbers took.", sn->seconds);
+	      "How long this scrape took to read the store numbers (and to recompute them"
+	      " if the store had changed).", sec);
 }
 
 /* Seconds of CPU and bytes resident of this process. */
@@ -497,7 +468,6 @@ int metrics_render(struct metrics *m, struct store *s, const struct metrics_gaug
 		   char **out, size_t *len)
 {
 	struct buf b = { 0 };
-	struct snapshot sn;
 	char version[256];
 	double cpu;
 	uint64_t rss;
@@ -505,9 +475,6 @@ int metrics_render(struct metrics *m, struct store *s, const struct metrics_gaug
 
 	*out = NULL;
 	*len = 0;
-	memset(&sn, 0, sizeof(sn));
-	if (s)
-		store_snapshot(m, s, &sn);
 	if (metrics_escape_label(version, sizeof(version), m->version))
 		snprintf(version, sizeof(version), "unknown");
 	process_usage(&cpu, &rss);
@@ -550,13 +517,8 @@ int metrics_render(struct metrics *m, struct store *s, const struct metrics_gaug
 	      "Time spent reading and decoding those bytes.",
 	      (double)atomic_load(&m->restore_ns) / 1e9);
 
-	if (s) {
-		one_u64(&b, "hubzip_store_stats_errors_total", "counter",
-			"Scrapes that could not compute the store numbers (the last good ones"
-			" are shown).", atomic_load(&m->stats_errors));
-		if (sn.ok)
-			render_store(&b, &sn);
-	}
+	if (s)
+		render_store(m, s, &b);
 	if (b.oom) {
 		free(b.p);
 		return hz_error_set(HZ_ENOMEM, "out of memory");

@@ -3,7 +3,7 @@
  * GET /metrics (docs/api.md, "Metrics"): requests by route class and
  * status with latency histograms, requests and uploads in flight, bytes
  * and seconds of ingests and restores, and the store's accounting
- * (store_stats(), cached).
+ * (store_acct_totals).
  *
  * Recording is thread-safe and cheap: atomic adds, and one mutex held for
  * a short scan per finished request.  No label names a repo, so private
@@ -74,15 +74,6 @@ void metrics_commit(struct metrics *m, uint64_t ns, int ok);
  * decoding them. */
 void metrics_restore(struct metrics *m, uint64_t bytes, uint64_t ns);
 
-/* Something may have changed the store: the next scrape recomputes its
- * accounting instead of using the cached one. */
-void metrics_store_changed(struct metrics *m);
-
-/* How long a store_stats() result is reused when nothing changed it
- * through this server (a gc or ingest by another process shows up after
- * at most this long). */
-#define METRICS_STORE_TTL_NS (10ull * 1000000000ull)
-
 struct metrics_gauges {
 	unsigned uploads;	/* uploads in flight */
 	unsigned uploads_max;	/* the max_uploads limit */
@@ -91,10 +82,10 @@ struct metrics_gauges {
 /*
  * The exposition text (Prometheus text format 0.0.4) of every metric into
  * *out (malloc'd, NUL-terminated; *len bytes), with the store's accounting
- * from s (the caller's handle; NULL leaves the store gauges out).  A store
- * that cannot be read is logged and counted in
- * hubzip_store_stats_errors_total and the last good numbers are kept.
- * 0, or HZ_ENOMEM.
+ * from s (the caller's handle, which must not be in a transaction; NULL
+ * leaves the store gauges out).  A store whose accounting cannot be read
+ * is logged and counted in hubzip_store_stats_errors_total, and its gauges
+ * are left out.  0, or HZ_ENOMEM.
  */
 int metrics_render(struct metrics *m, struct store *s, const struct metrics_gauges *g,
 		   char **out, size_t *len);

@@ -3,7 +3,6 @@
  * with stable codes, and the translation of store errors to HTTP.
  */
 #include "api/api_int.h"
-#include "api/metrics_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,9 +26,6 @@ int api_queue(struct api_req *req, unsigned status, struct MHD_Response *r, uint
 	if (MHD_queue_response(req->conn, status, r) == MHD_YES) {
 		req->queued = 1;
 		req->status = status;
-		/* a write may have changed the store's accounting */
-		if (status < 300 && !req->head && strcmp(req->method, "GET"))
-			metrics_store_changed(req->srv->metrics);
 		if (!req->head)
 			req->bytes = len;
 	} else {

@@ -2,7 +2,8 @@
 # GET /metrics against the real daemon: `promtool check metrics` passes on
 # the page (empty and populated); uploads, a multipart commit, downloads,
 # ranges and 404s move the counters by exactly what was sent; the store
-# gauges equal GET /api/v1/stats; no private repo's name shows; and
+# gauges equal GET /api/v1/stats, also right after a change through the
+# daemon or by another process; no repo's name shows; and
 # metrics_token_required makes the page need a token.
 . "$(dirname "$0")/lib.sh"
 need_corpus
@@ -154,8 +155,13 @@ hubzip_store_packs .counts.packs
 hubzip_store_pack_bytes .counts.pack_bytes
 hubzip_store_families .counts.families // (.families | length)
 EOF
+# docs/format.md: pack_bytes = physical_bytes + 32 x packs + dead_bytes, and
+# dead_bytes is 0 right after ingests into a fresh store
+check "dead bytes follow the pack rule" [ "$(val "$T/m2" hubzip_store_dead_bytes)" = \
+	$(jq '.counts.pack_bytes - .physical_bytes - 32 * .counts.packs' "$T/stats.json") ]
+check "no dead bytes after ingests into a fresh store" [ "$(val "$T/m2" hubzip_store_dead_bytes)" = 0 ]
 
-# ---- a write invalidates the cached numbers; no private repo is named
+# ---- changes show at once, through the daemon or not; no repo is named
 req POST "$U/api/v1/repos" "${AUTH[@]}" -d '{"repo": "hiddenns/secretmodel", "private": true}'
 expect "create a private repo" 201
 req PUT "$U/api/v1/repos/hiddenns/secretmodel/files/main/config.json" "${AUTH[@]}" \
@@ -166,8 +172,20 @@ check "the new repo is counted at once" \
 	[ "$(val "$T/m3" hubzip_store_repos)" = $(($(val "$T/m2" hubzip_store_repos) + 1)) ]
 check "the new file's bytes are counted at once" [ "$(val "$T/m3" hubzip_store_logical_bytes)" = \
 	$(($(val "$T/m2" hubzip_store_logical_bytes) + $(stat -c %s "$SRC/config.json"))) ]
-check "no private repo name in the metrics" \
+check "the store generation moved" \
+	[ "$(val "$T/m3" hubzip_store_generation)" -gt "$(val "$T/m2" hubzip_store_generation)" ]
+check "no repo name in the metrics" \
 	bash -c '! grep -qiE "hiddenns|secretmodel|acme" "$0"' "$T/m3"
+hz ingest cli/other "$SRC/config.json" "$M" >/dev/null 2>"$T/ingest.err" ||
+	fail "hubzip ingest while the daemon serves: $(cat "$T/ingest.err")"
+scrape "$T/m4"
+req GET "$U/api/v1/stats" "${AUTH[@]}"
+expect "stats after an ingest by another process" 200
+check "an ingest by another process shows at once" \
+	[ "$(val "$T/m4" hubzip_store_logical_bytes)" = "$(jq .logical_bytes "$T/body")" ]
+check "... and its repo" [ "$(val "$T/m4" hubzip_store_repos)" = "$(jq .counts.repos "$T/body")" ]
+check "... which is a new one" [ "$(val "$T/m4" hubzip_store_repos)" = \
+	$(($(val "$T/m3" hubzip_store_repos) + 1)) ]
 
 # ---- a bad token is refused even though the page is public
 req GET "$U/metrics" -H "Authorization: Bearer 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"
@@ -190,7 +208,7 @@ promcheck "the page with a token" "$T/body"
 check "counters start over with the process" \
 	[ "$(val "$T/body" hubzip_ingest_bytes_total)" = 0 ]
 check "the store gauges do not" [ "$(val "$T/body" hubzip_store_logical_bytes)" = \
-	"$(val "$T/m3" hubzip_store_logical_bytes)" ]
+	"$(val "$T/m4" hubzip_store_logical_bytes)" ]
 req GET "$U/api/v1/health"
 expect "health stays public" 200
 
