@@ -61,7 +61,12 @@ void api_server_stop(struct api_server *srv);
 void api_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void api_log_set_level(int level);
 
-/* The JSON of `hubzip stats --json` and GET /api/v1/stats (new reference). */
-json_t *api_stats_json(const struct store_stats *st);
+/*
+ * The JSON of GET /api/stats (repo NULL) or of GET /api/stats/repos/{repo},
+ * as a reader who may read every repo (`hubzip stats --json`), listing at
+ * most limit repos and families, or revisions (0: all), into *out (a new
+ * reference).  0, HZ_ENOTFOUND for an unknown repo, or another error.
+ */
+int api_stats_json(struct store *s, const char *repo, size_t limit, json_t **out);
 
 #endif

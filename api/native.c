@@ -1,6 +1,7 @@
 /*
  * api/native.c - the native REST API under /api/v1 (docs/api.md):
- * repos, revisions, files (download, PUT, multipart commit), stats.
+ * repos, revisions, files (download, PUT, multipart commit).  The stats
+ * routes are in api/stats.c.
  */
 #include "api/api_int.h"
 
@@ -47,68 +48,6 @@ int api_resolve(struct api_req *req, const char *repo, const char *rev,
 int native_health(struct api_req *req)
 {
 	return api_reply_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
-}
-
-json_t *api_stats_json(const struct store_stats *st)
-{
-	json_t *repos = json_array(), *fams = json_array(), *o;
-
-	for (size_t i = 0; i < st->nrepos; i++)
-		json_array_append_new(repos, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}",
-			"repo", st->repo[i].repo,
-			"logical_bytes", (json_int_t)st->repo[i].logical_bytes,
-			"physical_bytes", (json_int_t)st->repo[i].physical_bytes,
-			"files", (json_int_t)st->repo[i].files,
-			"revisions", (json_int_t)st->repo[i].revisions,
-			"family", (json_int_t)st->repo[i].family));
-	for (size_t i = 0; i < st->nfamilies; i++)
-		json_array_append_new(fams, json_pack("{s:I, s:s, s:I, s:I, s:I}",
-			"family", (json_int_t)st->family[i].id, "root", st->family[i].root,
-			"members", (json_int_t)st->family[i].members,
-			"logical_bytes", (json_int_t)st->family[i].logical_bytes,
-			"physical_bytes", (json_int_t)st->family[i].physical_bytes));
-	o = json_pack("{s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-		"logical_bytes", (json_int_t)st->logical_bytes,
-		"physical_bytes", (json_int_t)st->physical_bytes,
-		"ratio", st->physical_bytes ? (double)st->logical_bytes / (double)st->physical_bytes
-					    : 0.0,
-		"stages",
-		"file_dedup", (json_int_t)st->saved_file_dedup,
-		"tensor_dedup", (json_int_t)st->saved_tensor_dedup,
-		"delta", (json_int_t)st->saved_delta,
-		"coding", (json_int_t)st->saved_coding,
-		"counts",
-		"repos", (json_int_t)st->repos, "revisions", (json_int_t)st->revisions,
-		"files", (json_int_t)st->files, "unique_files", (json_int_t)st->unique_files,
-		"tensors", (json_int_t)st->tensors, "unique_tensors", (json_int_t)st->unique_tensors,
-		"objects", (json_int_t)st->objects, "packs", (json_int_t)st->packs,
-		"unique_file_bytes", (json_int_t)st->unique_file_bytes,
-		"unique_object_bytes", (json_int_t)st->unique_object_bytes,
-		"pack_bytes", (json_int_t)st->pack_bytes,
-		"index_bytes", (json_int_t)st->index_bytes,
-		"repos", repos);
-	if (o)
-		json_object_set_new(o, "families", fams);
-	else
-		json_decref(fams);
-	return o;
-}
-
-/* Stats name every repo, private ones too: a token for all namespaces. */
-int native_stats(struct api_req *req)
-{
-	struct store_stats st;
-	int rc;
-
-	if (api_require_global(req, STORE_SCOPE_READ))
-		return 0;
-	rc = store_stats(req->s, &st);
-	if (rc)
-		return api_reply_store_error(req, rc, "NotFound");
-	api_reply_json(req, MHD_HTTP_OK, api_stats_json(&st));
-	store_stats_release(&st);
-	return 0;
 }
 
 /* ---- repos ------------------------------------------------------------- */

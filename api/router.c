@@ -11,6 +11,7 @@
  * NDJSON commit, {repo}.git/info/lfs/objects/batch) slots in as more rows.
  */
 #include "api/api_int.h"
+#include "api/stats_int.h"
 #include "api/ui_int.h"
 
 #include <stdio.h>
@@ -37,6 +38,10 @@ static const struct api_route routes[] = {
 	{ "GET", "api/v1/health", STYLE_NATIVE, ANY_TYPE, native_health },
 	{ "GET", "metrics", STYLE_NATIVE, ANY_TYPE, metrics_get },
 	{ "GET", "api/v1/stats", STYLE_NATIVE, ANY_TYPE, native_stats },
+	{ "GET", "api/stats", STYLE_NATIVE, ANY_TYPE, native_stats },
+	{ "GET", "api/stats/history", STYLE_NATIVE, ANY_TYPE, stats_history },
+	{ "GET", "api/stats/repos/:ns/:name", STYLE_NATIVE, ANY_TYPE, stats_repo },
+	{ "GET", "api/stats/families/:x", STYLE_NATIVE, ANY_TYPE, stats_family },
 	{ "GET", "api/v1/repos", STYLE_NATIVE, ANY_TYPE, native_repos_list },
 	{ "POST", "api/v1/repos", STYLE_NATIVE, ANY_TYPE, native_repo_create },
 	{ "GET", "api/v1/repos/:ns/:name", STYLE_NATIVE, ANY_TYPE, native_repo_get },

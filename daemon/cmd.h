@@ -11,6 +11,8 @@
 int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv);
 /* `token create|list|revoke`. */
 int cmd_token(const char *store_dir, int argc, char **argv);
+/* `stats [REPO] [--json]` (daemon/stats.c). */
+int cmd_stats(const char *store_dir, int argc, char **argv);
 /* `push|pull URL REPO[@REV] DIR`: the HTTP client; argv[0] is the command. */
 int cmd_push_pull(int argc, char **argv);
 

@@ -33,7 +33,7 @@ static const char usage[] =
 	"  restore REPO[@REV] OUTDIR          write every file of a revision under OUTDIR\n"
 	"  cat REPO[@REV] FILE [--range A-B]  write a file (or bytes A..B, inclusive) to stdout\n"
 	"  ls [REPO[@REV]] [--json]           list repos, or the files of a revision\n"
-	"  stats [--json]                     logical and physical bytes, savings per stage\n"
+	"  stats [REPO] [--json]              logical and physical bytes, savings per stage\n"
 	"  fsck                               verify every object, block and file\n"
 	"  families [--json]                  model families: members, bases, similarity\n"
 	"  rm REPO                            delete a repo (its bytes go at the next gc)\n"
@@ -642,86 +642,6 @@ static int cmd_ls(const char *dir, int argc, char **argv)
 	}
 	json_decref(arr);
 	return rc ? fail("ls failed") : 0;
-}
-
-/* ---- stats ------------------------------------------------------------- */
-
-static double pct(int64_t part, uint64_t whole)
-{
-	return whole ? 100.0 * (double)part / (double)whole : 0.0;
-}
-
-static int cmd_stats(const char *dir, int argc, char **argv)
-{
-	struct store *s = NULL;
-	struct store_stats st;
-	int json = 0;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else
-			return die_usage("stats takes only --json");
-	}
-	if (store_open(&s, dir, 0))
-		return fail(NULL);
-	if (store_stats(s, &st)) {
-		store_free(s);
-		return fail("stats failed");
-	}
-	store_free(s);
-	if (json) {
-		json_t *o = api_stats_json(&st);
-
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(o);
-	} else {
-		printf("%-44s %16s %16s %8s\n", "repo", "logical bytes", "physical bytes", "ratio");
-		for (size_t i = 0; i < st.nrepos; i++)
-			printf("%-44s %16llu %16llu %7.2fx\n", st.repo[i].repo,
-			       (unsigned long long)st.repo[i].logical_bytes,
-			       (unsigned long long)st.repo[i].physical_bytes,
-			       st.repo[i].physical_bytes ? (double)st.repo[i].logical_bytes /
-							   (double)st.repo[i].physical_bytes : 0.0);
-		printf("%-44s %16llu %16llu %7.2fx\n\n", "total",
-		       (unsigned long long)st.logical_bytes, (unsigned long long)st.physical_bytes,
-		       st.physical_bytes ? (double)st.logical_bytes / (double)st.physical_bytes : 0.0);
-		if (st.nfamilies) {
-			printf("%-44s %7s %16s %16s %8s\n", "family (founder)", "members",
-			       "logical bytes", "physical bytes", "ratio");
-			for (size_t i = 0; i < st.nfamilies; i++)
-				printf("%-44s %7llu %16llu %16llu %7.2fx\n", st.family[i].root,
-				       (unsigned long long)st.family[i].members,
-				       (unsigned long long)st.family[i].logical_bytes,
-				       (unsigned long long)st.family[i].physical_bytes,
-				       st.family[i].physical_bytes
-					       ? (double)st.family[i].logical_bytes /
-							 (double)st.family[i].physical_bytes
-					       : 0.0);
-			putchar('\n');
-		}
-		printf("saved by stage (of %llu logical bytes):\n", (unsigned long long)st.logical_bytes);
-		printf("  file dedup    %16lld  %5.1f%%\n", (long long)st.saved_file_dedup,
-		       pct(st.saved_file_dedup, st.logical_bytes));
-		printf("  tensor dedup  %16lld  %5.1f%%\n", (long long)st.saved_tensor_dedup,
-		       pct(st.saved_tensor_dedup, st.logical_bytes));
-		printf("  delta         %16lld  %5.1f%%\n", (long long)st.saved_delta,
-		       pct(st.saved_delta, st.logical_bytes));
-		printf("  coding        %16lld  %5.1f%%\n", (long long)st.saved_coding,
-		       pct(st.saved_coding, st.logical_bytes));
-		printf("  stored        %16llu  %5.1f%%\n", (unsigned long long)st.physical_bytes,
-		       pct((int64_t)st.physical_bytes, st.logical_bytes));
-		printf("\n%llu repos, %llu revisions, %llu files (%llu unique), %llu tensors"
-		       " (%llu unique), %llu packs (%llu bytes), index %llu bytes\n",
-		       (unsigned long long)st.repos, (unsigned long long)st.revisions,
-		       (unsigned long long)st.files, (unsigned long long)st.unique_files,
-		       (unsigned long long)st.tensors, (unsigned long long)st.unique_tensors,
-		       (unsigned long long)st.packs, (unsigned long long)st.pack_bytes,
-		       (unsigned long long)st.index_bytes);
-	}
-	store_stats_release(&st);
-	return 0;
 }
 
 /* ---- fsck -------------------------------------------------------------- */

@@ -4,13 +4,14 @@
  * temp.sx_*, copies it into the cache (main.stats_*) for its generation,
  * and cross-checks it for fsck.
  *
- * The shares: every live file is needed by the repos whose revisions hold
- * it, every live object by the repos needing a file with a segment (or a
- * tensor) of it, or of an object whose delta blocks name it as base.  An
- * item's quantity q, needed by n repos, gives floor(q / n) to each and
- * q mod n more to the repo of lowest id; within a repo its share goes to
- * the oldest revision that needs the item.  Sums over revisions, repos and
- * the store are then exact.
+ * The shares: a live file is charged to the repos whose revisions hold
+ * it, a live object to the repos holding a file with a segment (or a
+ * tensor) of it, or, for a base of delta blocks that no repo holds any
+ * more, to the repos holding those deltas.  An item's quantity q, charged
+ * to n repos, gives floor(q / n) to each and q mod n more to the repo of
+ * lowest id; within a repo its share goes to the oldest revision that
+ * needs the item.  Sums over revisions, repos and the store are then
+ * exact.
  */
 #include "store/store_int.h"
 #include "store/stats_int.h"
@@ -29,6 +30,7 @@ static const char *const compute_sql[] = {
 	"DROP TABLE IF EXISTS temp.sx_rf; DROP TABLE IF EXISTS temp.sx_rfile;"
 	" DROP TABLE IF EXISTS temp.sx_file; DROP TABLE IF EXISTS temp.sx_ften;"
 	" DROP TABLE IF EXISTS temp.sx_ro0; DROP TABLE IF EXISTS temp.sx_ro;"
+	" DROP TABLE IF EXISTS temp.sx_rb; DROP TABLE IF EXISTS temp.sx_need;"
 	" DROP TABLE IF EXISTS temp.sx_delta; DROP TABLE IF EXISTS temp.sx_obj;"
 	" DROP TABLE IF EXISTS temp.sx_revisions; DROP TABLE IF EXISTS temp.sx_repos;"
 	" DROP TABLE IF EXISTS temp.sx_families; DROP TABLE IF EXISTS temp.sx_totals;",
@@ -62,11 +64,18 @@ static const char *const compute_sql[] = {
 	" JOIN main.blocks b ON b.object_id = o.id"
 	" WHERE o.base_object_id IS NOT NULL AND b.base_object_id IS NOT NULL"
 	" GROUP BY b.object_id, b.base_object_id",
-	/* and the bases of the delta objects a repo needs */
-	"CREATE TEMP TABLE sx_ro AS SELECT repo, obj, min(rev) AS rev FROM ("
-	" SELECT repo, obj, rev FROM temp.sx_ro0 UNION ALL"
-	" SELECT r.repo, d.base, r.rev FROM temp.sx_ro0 r JOIN temp.sx_delta d ON d.obj = r.obj)"
-	" GROUP BY repo, obj",
+	"CREATE INDEX temp.sx_ro0_obj ON sx_ro0(obj)",
+	/* (repo, base) of the delta objects a repo needs */
+	"CREATE TEMP TABLE sx_rb AS SELECT r.repo AS repo, d.base AS obj, min(r.rev) AS rev"
+	" FROM temp.sx_ro0 r JOIN temp.sx_delta d ON d.obj = r.obj GROUP BY r.repo, d.base",
+	/* who is charged: the repos holding an object; a base no repo holds
+	 * any more, the repos whose deltas need it */
+	"CREATE TEMP TABLE sx_ro AS SELECT repo, obj, rev FROM temp.sx_ro0 UNION ALL"
+	" SELECT repo, obj, rev FROM temp.sx_rb b WHERE NOT EXISTS (SELECT 1 FROM temp.sx_ro0 h"
+	"  WHERE h.obj = b.obj)",
+	/* how many repos need an object at all (exclusive bytes) */
+	"CREATE TEMP TABLE sx_need AS SELECT obj, count(*) AS n, min(repo) AS repo FROM"
+	" (SELECT repo, obj FROM temp.sx_ro0 UNION SELECT repo, obj FROM temp.sx_rb) GROUP BY obj",
 	"CREATE TEMP TABLE sx_obj AS SELECT r.obj AS obj, count(*) AS n, min(r.repo) AS first,"
 	" o.size AS size, o.stored_size AS stored,"
 	" coalesce((SELECT sum(d) FROM temp.sx_delta d WHERE d.obj = r.obj), 0) AS d"
@@ -107,8 +116,8 @@ static const char *const compute_sql[] = {
 	" LEFT JOIN (SELECT rp.repo AS repo, count(DISTINCT t.object_id) AS ut"
 	"  FROM temp.sx_rfile rp JOIN main.tensors t ON t.file_id = rp.file GROUP BY rp.repo) u"
 	"  ON u.repo = r.id"
-	" LEFT JOIN (SELECT ro.repo AS repo, sum(o.stored) AS ex FROM temp.sx_ro ro"
-	"  JOIN temp.sx_obj o ON o.obj = ro.obj WHERE o.n = 1 GROUP BY ro.repo) x"
+	" LEFT JOIN (SELECT nd.repo AS repo, sum(o.stored) AS ex FROM temp.sx_need nd"
+	"  JOIN temp.sx_obj o ON o.obj = nd.obj WHERE nd.n = 1 GROUP BY nd.repo) x"
 	"  ON x.repo = r.id",
 	/* per family: what does not add up over the members */
 	"INSERT INTO temp.sx_families SELECT fam.id, coalesce(f.uf, 0), coalesce(t.nt, 0),"
@@ -141,6 +150,7 @@ static const char *const compute_sql[] = {
 	/* the working tables are no longer needed */
 	"DROP TABLE temp.sx_rf; DROP TABLE temp.sx_rfile; DROP TABLE temp.sx_file;"
 	" DROP TABLE temp.sx_ften; DROP TABLE temp.sx_ro0; DROP TABLE temp.sx_ro;"
+	" DROP TABLE temp.sx_rb; DROP TABLE temp.sx_need;"
 	" DROP TABLE temp.sx_delta; DROP TABLE temp.sx_obj;",
 };
 
