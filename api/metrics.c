@@ -1,6 +1,6 @@
 /*
  * api/metrics.c - Prometheus metrics (api/metrics_int.h): the counters,
- * the latency histograms, the cached store accounting and the text format
+ * the latency histograms, the store's accounting and the text format
  * (https://prometheus.io/docs/instrumenting/exposition_formats/); then the
  * glue the handlers use: GET /metrics and the timed ingest calls.
  *
