@@ -7,7 +7,8 @@
  * (a reshard, a re-upload, a partial fine-tune), then by the bytes they
  * match, then newest first.  The best
  * few are then measured: the correlation of the values of the first block
- * of up to SAMPLE_TENSORS matched tensors: about 0 for a separately trained
+ * of up to SAMPLE_TENSORS matched tensors (of those with SAMPLE_ELEMS
+ * elements, the cheapest to decode): about 0 for a separately trained
  * model of the same architecture, 0.5 and more for siblings fine-tuned from
  * one base, nearly 1 for a fine-tune, a LoRA merge or a dtype cast.  The
  * delta coder then keeps, block by block, the smaller of XOR and plain
@@ -196,11 +197,20 @@ double family_value(const uint8_t *p, int dt, size_t i)
 		u = (uint32_t)hz_load16(p + 2 * i) << 16;
 		memcpy(&f, &u, 4);
 		return f;
-	case HZ_DT_F16: {
+	case HZ_DT_F16: { /* by bits: ldexp() was a third of measuring */
 		uint16_t h = hz_load16(p + 2 * i);
-		int e = (h >> 10) & 31, m = h & 1023;
-		double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY)
-							 : ldexp(m + 1024, e - 25);
+		uint32_t e = (h >> 10) & 31, m = h & 1023;
+		double v;
+
+		if (e == 31)
+			return m ? NAN : h & 0x8000 ? -INFINITY : INFINITY;
+		if (e == 0) {
+			v = (double)m * 0x1p-24;
+		} else {
+			u = ((e + 112) << 23) | (m << 13);
+			memcpy(&f, &u, 4);
+			v = f;
+		}
 		return h & 0x8000 ? -v : v;
 	}
 	case HZ_DT_F64: {
@@ -247,13 +257,13 @@ static double correlation(const uint8_t *a, int da, const uint8_t *b, int db, si
 
 /*
  * The similarity of the new model to repo's: the correlation of the
- * values of up to SAMPLE_TENSORS of the largest matched tensors (the first
+ * values of up to SAMPLE_TENSORS matched tensors, in big's order (the first
  * block of each), averaged with their element counts as weights.  Models
  * trained separately correlate at about 0 however alike their
  * architectures; siblings fine-tuned from one base at 0.5 and more; a
  * fine-tune, a LoRA merge or a cast at nearly 1.
  */
-static int measure(struct store_ingest *in, int fd, struct st_tensor **big, size_t nbig,
+static int measure(struct store_ingest *in, int fd, struct st_tensor *const *big, size_t nbig,
 		   int64_t repo, double *score)
 {
 	struct store *s = in->s;
@@ -297,6 +307,32 @@ static int measure(struct store_ingest *in, int fd, struct st_tensor **big, size
 	return 0;
 }
 
+/* The bytes measure() decodes to sample t: its first block. */
+static uint64_t sample_cost(const struct st_tensor *t)
+{
+	uint64_t n = t->end - t->begin;
+
+	return n < DELTA_BLOCK_MAX ? n : DELTA_BLOCK_MAX;
+}
+
+/* Sampling order: the tensors that hold SAMPLE_ELEMS elements in their
+ * first block, cheapest first block first (measuring decodes a whole
+ * block of every candidate, up to CANDIDATE_REPOS of them: on a small
+ * model that was most of the ingest), then the others, largest first. */
+static int cmp_sample(const void *x, const void *y)
+{
+	const struct st_tensor *a = *(const struct st_tensor *const *)x;
+	const struct st_tensor *b = *(const struct st_tensor *const *)y;
+	bool fa = sample_cost(a) >= SAMPLE_ELEMS * hz_dtype_size(a->dtype);
+	bool fb = sample_cost(b) >= SAMPLE_ELEMS * hz_dtype_size(b->dtype);
+
+	if (fa != fb)
+		return fa ? -1 : 1;
+	if (fa && sample_cost(a) != sample_cost(b))
+		return sample_cost(a) < sample_cost(b) ? -1 : 1;
+	return cmp_tensor_size(x, y);
+}
+
 static int64_t repo_id_by_name(struct store *s, const char *name)
 {
 	sqlite3_stmt *st = NULL;
@@ -315,7 +351,7 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 		  const uint8_t *const *tsha)
 {
 	struct store *s = in->s;
-	struct st_tensor **big = NULL;
+	struct st_tensor **big = NULL, **smp = NULL;
 	const uint8_t **bsha = NULL;
 	struct cand cands[64];
 	size_t nbig = 0, ncand = 0;
@@ -327,7 +363,8 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 		return 0;
 	big = malloc((st->ntensors ? st->ntensors : 1) * sizeof(*big));
 	bsha = malloc((st->ntensors ? st->ntensors : 1) * sizeof(*bsha));
-	if (!big || !bsha) {
+	smp = malloc((st->ntensors ? st->ntensors : 1) * sizeof(*smp));
+	if (!big || !bsha || !smp) {
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -342,6 +379,8 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 		bsha[i] = tsha[big[i] - st->tensors];
 	if (nbig > CANDIDATE_TENSORS)
 		nbig = CANDIDATE_TENSORS;
+	memcpy(smp, big, nbig * sizeof(*smp));
+	qsort(smp, nbig, sizeof(*smp), cmp_sample);
 
 	/* candidates: repos holding tensors of the same names and shapes */
 	{
@@ -397,7 +436,7 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 		}
 	}
 	for (size_t i = 0; i < ncand && i < CANDIDATE_REPOS; i++) {
-		rc = measure(in, fd, big, nbig, cands[i].repo, &cands[i].score);
+		rc = measure(in, fd, smp, nbig, cands[i].repo, &cands[i].score);
 		if (rc)
 			goto out;
 		/* siblings coded against the same base measure the same: the
@@ -424,6 +463,7 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 out:
 	free(big);
 	free(bsha);
+	free(smp);
 	return rc;
 }
 
