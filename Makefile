@@ -118,6 +118,7 @@ asan:
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/50_daemon.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/60_hub_upload.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/80_push_pull.sh
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/85_stats.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/87_metrics.sh
 
 ubsan:
