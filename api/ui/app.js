@@ -17,7 +17,7 @@
 	const STAGES = [
 		["file_dedup", "File dedup", "identical files stored once"],
 		["tensor_dedup", "Tensor dedup", "identical tensors stored once"],
-		["delta", "XOR-delta", "fine-tunes and casts as deltas to their base"],
+		["delta", "XOR-delta", "fine-tunes and casts as deltas to a base"],
 		["coding", "Float coding", "byte planes and entropy coding"],
 		["stored", "Stored", "what remains on disk"],
 	];
@@ -488,7 +488,10 @@
 		const pts = [];
 		let cl = 0, cp = 0;
 		for (const e of rows) {
-			const t = typeof e.unix === "number" ? e.unix * 1000 : Date.parse(e.time || "");
+			/* time has milliseconds; unix only seconds */
+			let t = Date.parse(e.time || "");
+			if (!isFinite(t))
+				t = typeof e.unix === "number" ? e.unix * 1000 : NaN;
 			if (!isFinite(t))
 				continue;
 			cl += num(e.logical_bytes);
@@ -523,7 +526,8 @@
 		const box = $("history");
 		const pts = historyPoints(state.history);
 		if (!pts.length) {
-			box.replaceChildren(h("p", { class: "empty", text: "nothing ingested yet" }));
+			box.replaceChildren(h("p", { class: "empty" }, "nothing ingested yet: ",
+					      h("code", { text: "hubzip ingest REPO DIR" }), " or ", h("code", { text: "hubzip push" })));
 			box.dataset.points = "0";
 			return;
 		}
@@ -531,11 +535,12 @@
 		const H = Math.max(240, (box.clientHeight || 300) - 28);	/* the legend below */
 		const pad = { l: 64, r: 16, t: 12, b: 28 };
 		const iw = W - pad.l - pad.r, ih = H - pad.t - pad.b;
-		let t0 = pts[0].t, t1 = pts[pts.length - 1].t;
-		if (t1 - t0 < 1000) {
-			t0 -= 30e3;
-			t1 += 30e3;
-		}
+		/* x is time; ingests all within a minute (a fresh store) are
+		 * spread out in their order instead, or they would be one step */
+		const span = pts[pts.length - 1].t - pts[0].t;
+		const byOrder = span < 60e3;
+		pts.forEach((p, i) => (p.pos = byOrder ? i + 1 : p.t));
+		const t0 = byOrder ? 0 : pts[0].t, t1 = byOrder ? pts.length : pts[pts.length - 1].t;
 		const ymaxRaw = Math.max(1, ...pts.map((p) => p.logical), ...pts.map((p) => p.physical));
 		const ystep = niceStep(ymaxRaw, 4);
 		const ymax = Math.ceil(ymaxRaw / ystep) * ystep;
@@ -546,7 +551,7 @@
 		const stepPath = (key) => {
 			let d = "M" + x(t0).toFixed(1) + "," + y(0).toFixed(1);
 			for (const p of pts)
-				d += "H" + x(p.t).toFixed(1) + "V" + y(p[key]).toFixed(1);
+				d += "H" + x(p.pos).toFixed(1) + "V" + y(p[key]).toFixed(1);
 			return d + "H" + x(t1).toFixed(1);
 		};
 		const area = (key) => stepPath(key) + "V" + y(0).toFixed(1) + "Z";
@@ -557,12 +562,25 @@
 			grid.append(s("line", { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v) }));
 			axis.append(s("text", { x: pad.l - 8, y: y(v) + 4, "text-anchor": "end" }, fmtBytes(v)));
 		}
-		const nt = Math.max(2, Math.min(6, Math.floor(iw / 120)));
-		for (let i = 0; i <= nt; i++) {
-			const t = t0 + ((t1 - t0) * i) / nt;
-			axis.append(s("text", { x: x(t), y: H - 8, "text-anchor": i === 0 ? "start" : i === nt ? "end" : "middle" },
-				      fmtTime(t, t1 - t0)));
+		if (byOrder) {
+			const step = Math.max(1, Math.ceil(niceStep(pts.length, Math.max(2, Math.floor(iw / 70)))));
+			for (let i = step; i <= pts.length; i += step)
+				axis.append(s("text", { x: x(i), y: H - 8, "text-anchor": "middle" }, "#" + i));
+		} else {
+			const nt = Math.max(2, Math.min(6, Math.floor(iw / 120)));
+			for (let i = 0; i <= nt; i++) {
+				const t = t0 + ((t1 - t0) * i) / nt;
+				axis.append(s("text", { x: x(t), y: H - 8,
+							"text-anchor": i === 0 ? "start" : i === nt ? "end" : "middle" },
+					      fmtTime(t, t1 - t0)));
+			}
 		}
+		/* a dot per ingest while they are few enough to tell apart */
+		const marks = s("g", { class: "marks" });
+		if (pts.length <= 80)
+			for (const p of pts)
+				marks.append(s("circle", { class: "dot-logical", cx: x(p.pos), cy: y(p.logical), r: 2.5 }),
+					     s("circle", { class: "dot-physical", cx: x(p.pos), cy: y(p.physical), r: 2.5 }));
 		const cursor = s("line", { class: "cursor", y1: pad.t, y2: pad.t + ih, visibility: "hidden" });
 		const dotL = s("circle", { class: "dot-logical", r: 4, visibility: "hidden" });
 		const dotP = s("circle", { class: "dot-physical", r: 4, visibility: "hidden" });
@@ -573,20 +591,21 @@
 			      s("path", { class: "area-physical", d: area("physical") }),
 			      s("path", { class: "line-logical", d: stepPath("logical") }),
 			      s("path", { class: "line-physical", d: stepPath("physical") }),
-			      axis, cursor, dotL, dotP);
+			      marks, axis, cursor, dotL, dotP);
 		const last = pts[pts.length - 1];
 		const legend = h("div", { class: "history-legend" },
 				 h("span", { class: "l" }, "logical " + fmtBytes(last.logical)),
 				 h("span", { class: "p" }, "physical " + fmtBytes(last.physical)),
-				 h("span", {}, fmtInt(pts.length) + " ingests"));
+				 h("span", {}, fmtInt(pts.length) + (pts.length === 1 ? " ingest" : " ingests") +
+				   (byOrder && pts.length > 1 ? ", in order (all within " + Math.max(1, Math.ceil(span / 1000)) + " s)" : "")));
 		svg.addEventListener("mousemove", (ev) => {
 			const rect = svg.getBoundingClientRect();
 			const mx = ((ev.clientX - rect.left) / rect.width) * W;
 			let best = pts[0];
 			for (const p of pts)
-				if (Math.abs(x(p.t) - mx) < Math.abs(x(best.t) - mx))
+				if (Math.abs(x(p.pos) - mx) < Math.abs(x(best.pos) - mx))
 					best = p;
-			const bx = x(best.t);
+			const bx = x(best.pos);
 			cursor.setAttribute("x1", bx);
 			cursor.setAttribute("x2", bx);
 			dotL.setAttribute("cx", bx);
@@ -654,6 +673,7 @@
 		const m = state.stats;
 		if (!m)
 			return;
+		hideTip();	/* what it pointed at is redrawn */
 		renderTotals(m);
 		renderStages(m);
 		renderRepos(m);
@@ -718,7 +738,9 @@
 			resizeTimer = setTimeout(renderHistory, 150);
 		});
 		refresh();
-		setInterval(refresh, REFRESH_MS);
+		/* a hidden tab does not poll; it catches up when shown */
+		setInterval(() => document.hidden || refresh(), REFRESH_MS);
+		document.addEventListener("visibilitychange", () => document.hidden || refresh());
 	}
 
 	if (document.readyState === "loading")
