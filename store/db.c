@@ -30,7 +30,7 @@ int db_open(struct store *s, const char *path)
 			return hz_error_set(HZ_ENOMEM, "cannot open index '%s'", path);
 		return db_error(s, "cannot open index");
 	}
-	sqlite3_busy_timeout(s->db, 30000);
+	sqlite3_busy_timeout(s->db, DB_BUSY_TIMEOUT_MS);
 	/* keep -wal and -shm between processes: otherwise every CLI run
 	 * creates, zero-fills and at exit checkpoints and unlinks both (a
 	 * fifth of `hubzip cat`'s system time on a small file).  The size

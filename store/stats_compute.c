@@ -188,8 +188,13 @@ int stats_persist(struct store *s, int64_t generation, int64_t now)
 {
 	int64_t gen = 0, cached = 0;
 	char sql[160];
-	int rc = db_begin(s);
+	int rc;
 
+	/* a reader does not wait for a writer to cache: if the index is busy
+	 * (an ingest committing, a gc), the next reader computes again */
+	sqlite3_busy_timeout(s->db, 0);
+	rc = db_begin(s);
+	sqlite3_busy_timeout(s->db, DB_BUSY_TIMEOUT_MS);
 	if (rc)
 		return rc;
 	rc = stats_state(s, &gen, &cached, NULL);

@@ -35,7 +35,8 @@ int stats_state(struct store *s, int64_t *generation, int64_t *cached, int64_t *
 int stats_compute(struct store *s);
 
 /* Copies temp.sx_* into the cache for generation, in a write transaction,
- * unless the store has moved past it or the cache already holds it. */
+ * unless the store has moved past it or the cache already holds it, or
+ * the index is busy (it does not wait for the write lock). */
 int stats_persist(struct store *s, int64_t generation, int64_t now);
 
 /* fsck: recomputes and compares with the cache of the current generation

@@ -49,6 +49,7 @@ struct store {
 };
 
 /* db.c: SQLite helpers; each sets the error message from sqlite. */
+#define DB_BUSY_TIMEOUT_MS 30000	/* how long a statement waits for a lock */
 int db_open(struct store *s, const char *path);
 int db_exec(struct store *s, const char *sql);
 int db_prepare(struct store *s, sqlite3_stmt **out, const char *sql);
