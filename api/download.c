@@ -6,8 +6,9 @@
  * The reader decodes into a buffer of DL_BUF bytes and stops at a block
  * boundary once less than a block's worth of room is left, so no block is
  * decoded twice however MHD slices the body.  Each block is verified by
- * the store; a whole-file response is also hashed on the way and cut
- * short (the client sees a truncated body) if the SHA-256 does not match.
+ * the store; a whole-file response is also checked on the way (the
+ * store's whole-file checksum, store_file_check_*) and cut short (the
+ * client sees a truncated body) if it does not match.
  */
 #include "api/api_int.h"
 #include "api/metrics_int.h"
@@ -30,9 +31,7 @@ struct dl {
 	uint64_t pos, end;	/* next file byte to decode, end of the range */
 	uint8_t *buf;
 	size_t have, used;
-	struct hz_sha256 sha;
-	int verify;
-	uint8_t want[HZ_SHA256_LEN];
+	struct store_file_check *check;	/* a whole-file response */
 };
 
 static int dl_sink(void *payload, const void *p, size_t n)
@@ -72,15 +71,14 @@ static ssize_t dl_read(void *cls, uint64_t pos, char *out, size_t max)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
 		d->pos += d->have;
-		if (d->verify) {
-			hz_sha256_update(&d->sha, d->buf, d->have);
+		if (d->check) {
+			store_file_check_update(d->check, d->buf, d->have);
 			if (d->pos == d->end) {
-				uint8_t got[HZ_SHA256_LEN];
-
-				hz_sha256_final(&d->sha, got);
-				if (memcmp(got, d->want, HZ_SHA256_LEN)) {
-					api_log(API_LOG_ERROR, "'%s': the bytes do not match the"
-						" file's sha256: response cut short", d->req->url);
+				rc = store_file_check_end(d->check);
+				d->check = NULL;
+				if (rc) {
+					api_log(API_LOG_ERROR, "'%s': %s: response cut short",
+						d->req->url, hz_error_msg());
 					return MHD_CONTENT_READER_END_WITH_ERROR;
 				}
 			}
@@ -99,8 +97,7 @@ static void dl_free(void *cls)
 	struct dl *d = cls;
 
 	store_file_free(d->f);
-	if (d->verify)
-		hz_sha256_release(&d->sha);
+	store_file_check_free(d->check);
 	free(d->buf);
 	free(d);
 }
@@ -192,11 +189,10 @@ int api_send_opened(struct api_req *req, struct store_file *f)
 	d->f = f;
 	d->pos = off;
 	d->end = off + len;
-	if (range == HTTP_RANGE_NONE && !req->head && size) {
-		if (hz_sha256_init(&d->sha) == 0) {
-			d->verify = 1;
-			memcpy(d->want, store_file_sha256(f), HZ_SHA256_LEN);
-		}
+	if (range == HTTP_RANGE_NONE && !req->head && size &&
+	    store_file_check_begin(&d->check, f)) {
+		dl_free(d);
+		return api_reply_error(req, 500, "InternalError", "out of memory");
 	}
 	if (len == 0) {
 		dl_free(d);

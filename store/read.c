@@ -320,24 +320,40 @@ const uint8_t *store_file_sha256(const struct store_file *f)
 
 /* The whole-file check of a full read: XXH3-128, or SHA-256 for files
  * stored without one. */
-struct file_check {
+struct store_file_check {
 	XXH3_state_t *xs;
 	struct hz_sha256 sha;
+	uint8_t want[HZ_SHA256_LEN];	/* xxh128 (16 bytes) or sha256 */
 };
 
-static int check_begin(struct file_check *c, const struct store_file *f)
+int store_file_check_begin(struct store_file_check **out, const struct store_file *f)
 {
-	memset(c, 0, sizeof(*c));
-	if (!f->has_xxh)
-		return hz_sha256_init(&c->sha);
-	c->xs = XXH3_createState();
-	if (!c->xs)
+	struct store_file_check *c = calloc(1, sizeof(*c));
+	int rc = 0;
+
+	*out = NULL;
+	if (!c)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
-	XXH3_128bits_reset(c->xs);
+	if (f->has_xxh) {
+		memcpy(c->want, f->xxh, sizeof(f->xxh));
+		c->xs = XXH3_createState();
+		if (c->xs)
+			XXH3_128bits_reset(c->xs);
+		else
+			rc = hz_error_set(HZ_ENOMEM, "out of memory");
+	} else {
+		memcpy(c->want, f->sha, HZ_SHA256_LEN);
+		rc = hz_sha256_init(&c->sha);
+	}
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	*out = c;
 	return 0;
 }
 
-static void check_update(struct file_check *c, const uint8_t *p, size_t n)
+void store_file_check_update(struct store_file_check *c, const void *p, size_t n)
 {
 	if (c->xs)
 		XXH3_128bits_update(c->xs, p, n);
@@ -345,32 +361,44 @@ static void check_update(struct file_check *c, const uint8_t *p, size_t n)
 		hz_sha256_update(&c->sha, p, n);
 }
 
-/* 0 if the bytes hashed match the file's checksum; releases c. */
-static int check_end(struct file_check *c, const struct store_file *f, int rc)
+void store_file_check_free(struct store_file_check *c)
 {
+	if (!c)
+		return;
+	if (c->xs)
+		XXH3_freeState(c->xs);
+	else
+		hz_sha256_release(&c->sha);
+	free(c);
+}
+
+int store_file_check_end(struct store_file_check *c)
+{
+	int rc = 0;
+
 	if (c->xs) {
 		XXH128_canonical_t d;
 
 		XXH128_canonicalFromHash(&d, XXH3_128bits_digest(c->xs));
-		XXH3_freeState(c->xs);
-		if (!rc && memcmp(d.digest, f->xxh, sizeof(f->xxh)))
+		if (memcmp(d.digest, c->want, sizeof(d.digest)))
 			rc = hz_error_set(HZ_ECORRUPT, "restored bytes do not match the file's"
 					  " checksum");
 	} else {
 		uint8_t d[HZ_SHA256_LEN];
 
 		hz_sha256_final(&c->sha, d);
-		hz_sha256_release(&c->sha);
-		if (!rc && memcmp(d, f->sha, HZ_SHA256_LEN))
+		if (memcmp(d, c->want, HZ_SHA256_LEN))
 			rc = hz_error_set(HZ_ECORRUPT, "restored bytes do not match the file's"
 					  " sha256");
 	}
+	store_file_check_free(c);
 	return rc;
 }
 
 /* Streams [off, off + len) of object obj (whose size is osize) to fn. */
 static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64_t off,
-		       uint64_t len, struct file_check *chk, store_write_fn fn, void *payload)
+		       uint64_t len, struct store_file_check *chk, store_write_fn fn,
+		       void *payload)
 {
 	struct store *s = f->s;
 	sqlite3_stmt *st = f->blocks;
@@ -414,7 +442,7 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 		a = (size_t)(pos - raw_off);
 		b = end - raw_off < got ? (size_t)(end - raw_off) : got;
 		if (chk)
-			check_update(chk, s->raw_buf + a, b - a);
+			store_file_check_update(chk, s->raw_buf + a, b - a);
 		rc = fn(payload, s->raw_buf + a, b - a);
 		if (rc)
 			break;
@@ -436,7 +464,7 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		    store_write_fn fn, void *payload)
 {
-	struct file_check chk, *chkp = NULL;
+	struct store_file_check *chkp = NULL;
 	sqlite3_stmt *st = f->segs;
 	uint64_t pos = off, end;
 	int rc = 0, step;
@@ -447,10 +475,9 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 				    (unsigned long long)f->size);
 	end = off + len;
 	if (off == 0 && len == f->size) {
-		rc = check_begin(&chk, f);
+		rc = store_file_check_begin(&chkp, f);
 		if (rc)
 			return rc;
-		chkp = &chk;
 	}
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, f->file_id);
@@ -478,8 +505,10 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 	if (!rc && pos < end)
 		rc = hz_error_set(HZ_ECORRUPT, "file %lld: no segment covers offset %llu",
 				  (long long)f->file_id, (unsigned long long)pos);
-	if (chkp)
-		rc = check_end(chkp, f, rc);
+	if (chkp && rc)
+		store_file_check_free(chkp);
+	else if (chkp)
+		rc = store_file_check_end(chkp);
 	return rc;
 }
 

@@ -184,13 +184,28 @@ typedef int (*store_write_fn)(void *payload, const void *buf, size_t n);
  * Streams bytes [off, off+len) of the file to fn, decoding only the blocks
  * that cover the range and verifying each block's checksum before its
  * bytes are passed on.  When the range is the whole file, the file's
- * SHA-256 is verified too, after the last byte (HZ_ECORRUPT on mismatch:
- * the caller must discard what it received).  Memory is bounded by one
+ * checksum (XXH3-128 recorded at ingest; SHA-256 for files stored before
+ * schema 6) is verified too, after the last byte (HZ_ECORRUPT on
+ * mismatch: the caller must discard what it received).  Memory is bounded by one
  * block.  Returns 0, HZ_EINVAL (range outside the file), HZ_ECORRUPT, or
  * what fn returned.
  */
 int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		    store_write_fn fn, void *payload);
+
+/*
+ * The whole-file check of store_file_read for a reader that reads a file
+ * in several calls (an HTTP response): feed it every byte of the file in
+ * order; store_file_check_end returns 0 if they match the checksum
+ * recorded at ingest (XXH3-128, or SHA-256 for files stored before it
+ * was), else HZ_ECORRUPT, and frees c.  begin: 0 or HZ_ENOMEM.
+ */
+struct store_file_check;
+int store_file_check_begin(struct store_file_check **out, const struct store_file *f);
+void store_file_check_update(struct store_file_check *c, const void *p, size_t n);
+int store_file_check_end(struct store_file_check *c);
+/* Frees c without a verdict (a response abandoned); NULL is a no-op. */
+void store_file_check_free(struct store_file_check *c);
 
 /* Frees f; NULL is a no-op. */
 void store_file_free(struct store_file *f);

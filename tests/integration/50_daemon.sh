@@ -241,6 +241,41 @@ check "but count it in rest" [ "$(jq .rest.repos "$T/body")" -ge 1 ]
 check "the access log has one JSON line per request" \
 	bash -c "grep '\"method\"' '$T/log' | jq -e 'select(.status and .path and .duration_ms != null and .remote)' >/dev/null"
 
+# ---- a misassembled file (two equal-length tensor segments swapped in the
+# index; every block intact): a full download is cut short, never whole
+read -r fid a b < <(sqlite3 -separator ' ' "$STORE/hubzip.db" "
+	SELECT s1.file_id, s1.file_off, s2.file_off FROM files f
+	JOIN segments s1 ON s1.file_id = f.id JOIN segments s2 ON s2.file_id = f.id
+	JOIN objects o1 ON o1.id = s1.object_id JOIN objects o2 ON o2.id = s2.object_id
+	WHERE f.sha256 = x'$(sha "$M")' AND s1.role = 1 AND s2.role = 1
+	AND s1.length = s2.length AND s1.file_off < s2.file_off AND o1.sha256 <> o2.sha256
+	ORDER BY s1.length DESC LIMIT 1")
+swap() {
+	sqlite3 "$STORE/hubzip.db" "BEGIN;
+		UPDATE segments SET object_id = -object_id WHERE file_id = $fid AND file_off IN ($a, $b);
+		UPDATE segments SET object_id = (SELECT -object_id FROM segments
+			WHERE file_id = $fid AND file_off = CASE WHEN s.file_off = $a THEN $b ELSE $a END)
+			FROM segments s WHERE segments.file_id = $fid AND s.file_id = $fid
+			AND s.file_off = segments.file_off AND segments.file_off IN ($a, $b);
+		COMMIT;"
+}
+if [ -n "$fid" ]; then
+	swap
+	rc=0
+	curl -s "$U/acme/slim/resolve/main/model.safetensors" -o "$T/dl" || rc=$?
+	# streamed bytes cannot be taken back: the response ends short of its
+	# Content-Length, which every client reports as a failed download
+	check "a misassembled file is never served whole" \
+		[ "$(stat -c %s "$T/dl")" -lt "$(stat -c %s "$M")" ]
+	check "curl sees a cut-short transfer (exit 18)" [ "$rc" = 18 ]
+	check "the daemon logs the checksum mismatch" grep -q "checksum" "$T/log"
+	swap
+	curl -sf "$U/acme/slim/resolve/main/model.safetensors" -o "$T/dl"
+	check "and whole again once repaired" [ "$(sha "$T/dl")" = "$(sha "$M")" ]
+else
+	fail "no two tensors of equal length to swap in $M"
+fi
+
 # ---- visibility changes and deletion
 req PATCH "$U/api/v1/repos/acme/secret" "${AUTH[@]}" -d '{"private": false}'
 expect "make a repo public" 200
