@@ -111,17 +111,22 @@ curl -sf "${AUTH[@]}" "$U/api/stats" >"$T/admin.json"
 curl -sf "${AUTH[@]}" "$U/api/stats/history" >"$T/history.json"
 check "the anonymous stats hide the private repo" [ "$(jq '.rest.repos' "$T/anon.json")" -ge 1 ]
 
-# anonymous: the same totals, the private repo not named
+# anonymous: the same totals, the private repo not named; then a token
+# given with the Token button shows it
 browse "$T/anon-ui.json" "open:$U/" "wait:$LOADED" "eval:t=$TOTALS" \
 	"eval:secret=document.body.textContent.includes(\"${SECRET#*/}\")" \
 	'eval:repos=document.querySelectorAll("#repos tbody tr[data-repo]").length' \
-	'eval:rest=document.querySelectorAll("#repos tbody tr.rest").length'
+	'eval:rest=document.querySelectorAll("#repos tbody tr.rest").length' \
+	"eval:form=(document.getElementById('token-toggle').click(), document.getElementById('token-input').value = '$ADMIN', document.getElementById('token-form').requestSubmit(), 1)" \
+	"wait:document.querySelector('#repos tr[data-repo=\"$SECRET\"]')" \
+	"eval:kept=localStorage.getItem('hubzip.token') === '$ADMIN'"
 check "anonymous: the logical total of /api/stats" \
 	[ "$(val "$T/anon-ui.json" t.l)" = "$(jq .logical_bytes "$T/anon.json")" ]
 check "anonymous: the physical total of /api/stats" \
 	[ "$(val "$T/anon-ui.json" t.p)" = "$(jq .physical_bytes "$T/anon.json")" ]
 check "anonymous: the private repo is not named" [ "$(val "$T/anon-ui.json" secret)" = false ]
 check "anonymous: the repos not listed are summed in a row" [ "$(val "$T/anon-ui.json" rest)" = 1 ]
+check "a token given with the Token button is kept" [ "$(val "$T/anon-ui.json" kept)" = true ]
 
 # with the admin token (#token= is kept and taken off the address): every
 # number of /api/stats, a family opened, screenshots, then an ingest that

@@ -195,7 +195,7 @@ def main():
                 deadline = time.monotonic() + a.timeout
                 while True:
                     try:
-                        if evaluate(arg):
+                        if evaluate("!!(%s)" % arg):  # JS truthiness
                             break
                     except RuntimeError as e:  # e.g. no document.body yet
                         last = e
