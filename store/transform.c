@@ -68,10 +68,73 @@ static void f16_table_init(void)
 		}                                                              \
 	}
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MOMENTS_X86 1
+
+/*
+ * The same sums eight elements at a time (AVX2, F16C): every new float
+ * tensor without a base is summed, and the scalar loop, which does not
+ * vectorise, was 7% of an upload's CPU.  Non-finite elements (exponent
+ * all ones) are zeroed, which adds nothing, as the scalar loop skips
+ * them; only the order of the additions differs, far inside TOLERANCE.
+ * Returns the number of elements summed (a multiple of 8).
+ */
+__attribute__((target("avx2,f16c"))) static size_t
+moments_avx2(const uint8_t *p, int dtype, size_t n, double *sum, double *sumsq)
+{
+	const __m256i expo = _mm256_set1_epi32(0x7f800000);
+	__m256d s0 = _mm256_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		__m256 f;
+		__m256i bad;
+		__m256d a, b;
+
+		if (dtype == HZ_DT_F32) {
+			f = _mm256_loadu_ps((const float *)(const void *)(p + 4 * i));
+		} else {
+			__m128i h = _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i));
+
+			f = dtype == HZ_DT_F16 ? _mm256_cvtph_ps(h)
+					       : _mm256_castsi256_ps(_mm256_slli_epi32(
+							 _mm256_cvtepu16_epi32(h), 16));
+		}
+		bad = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(f), expo), expo);
+		f = _mm256_andnot_ps(_mm256_castsi256_ps(bad), f);
+		a = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+		b = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+		s0 = _mm256_add_pd(s0, a);
+		s1 = _mm256_add_pd(s1, b);
+		q0 = _mm256_add_pd(q0, _mm256_mul_pd(a, a));
+		q1 = _mm256_add_pd(q1, _mm256_mul_pd(b, b));
+	}
+	{
+		double v[4], w[4];
+
+		_mm256_storeu_pd(v, _mm256_add_pd(s0, s1));
+		_mm256_storeu_pd(w, _mm256_add_pd(q0, q1));
+		*sum += v[0] + v[1] + v[2] + v[3];
+		*sumsq += w[0] + w[1] + w[2] + w[3];
+	}
+	return i;
+}
+#endif
+
 void transform_moments(const uint8_t *p, int dtype, size_t n, double *sum, double *sumsq)
 {
 	double s[4] = { 0 }, q[4] = { 0 };
 
+#ifdef MOMENTS_X86
+	if ((dtype == HZ_DT_F32 || dtype == HZ_DT_BF16 || dtype == HZ_DT_F16) &&
+	    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
+		size_t done = moments_avx2(p, dtype, n, sum, sumsq);
+
+		p += done * hz_dtype_size(dtype);
+		n -= done;
+	}
+#endif
 	switch (dtype) {
 	case HZ_DT_F32: {
 		const float *f = (const float *)(const void *)p; /* little-endian host */
