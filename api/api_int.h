@@ -179,10 +179,11 @@ int api_upload_multipart(struct api_req *req, const char *repo, const char *bran
 
 /* GET /metrics (docs/api.md, "Metrics"). */
 int metrics_get(struct api_req *req);
-/* store_ingest_add_fd and store_ingest_commit, timed and counted in the
- * metrics; same returns. */
+/* store_ingest_add_fd (store_ingest_add_fd_sha256 when sha is not NULL:
+ * the digest of the bytes just spooled to fd) and store_ingest_commit,
+ * timed and counted in the metrics; same returns. */
 int api_ingest_add_fd(struct api_req *req, struct store_ingest *in, const char *path, int fd,
-		      uint64_t size);
+		      uint64_t size, const uint8_t *sha);
 int api_ingest_commit(struct api_req *req, struct store_ingest *in, const char *message,
 		      char commit_out[STORE_COMMIT_HEX]);
 

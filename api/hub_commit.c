@@ -142,7 +142,7 @@ static int op_file(struct api_req *req, struct hc *c, const char *path, json_t *
 	if (!rc)
 		rc = hz_write_all(fd, bytes, len);
 	if (!rc)
-		rc = api_ingest_add_fd(req, c->in, path, fd, len);
+		rc = api_ingest_add_fd(req, c->in, path, fd, len, NULL);
 	if (fd >= 0)
 		close(fd);
 	free(bytes);
@@ -185,7 +185,8 @@ static int op_lfs_file(struct api_req *req, struct hc *c, const char *path, json
 					(unsigned long long)have, (unsigned long long)size);
 			return -1;
 		}
-		rc = api_ingest_add_fd(req, c->in, path, fd, size);
+		/* not the oid: the object rested on disk since its PUT */
+		rc = api_ingest_add_fd(req, c->in, path, fd, size, NULL);
 		close(fd);
 		if (rc) {
 			add_error(req, rc, path);

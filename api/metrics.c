@@ -531,10 +531,11 @@ int metrics_render(struct metrics *m, struct store *s, const struct metrics_gaug
 /* ---- the glue the handlers use ------------------------------------------ */
 
 int api_ingest_add_fd(struct api_req *req, struct store_ingest *in, const char *path, int fd,
-		      uint64_t size)
+		      uint64_t size, const uint8_t *sha)
 {
 	uint64_t t0 = metrics_now_ns();
-	int rc = store_ingest_add_fd(in, path, fd, size);
+	int rc = sha ? store_ingest_add_fd_sha256(in, path, fd, size, sha)
+		     : store_ingest_add_fd(in, path, fd, size);
 
 	metrics_ingest(req->srv->metrics, size, metrics_now_ns() - t0, rc == 0);
 	return rc;

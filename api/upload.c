@@ -144,7 +144,7 @@ static int file_end(struct api_req *req, struct up *u)
 		}
 		store_ingest_set_source(u->in, STORE_SOURCE_HTTP);
 	}
-	rc = api_ingest_add_fd(req, u->in, u->path, u->fd, u->size);
+	rc = api_ingest_add_fd(req, u->in, u->path, u->fd, u->size, got);
 	close(u->fd);
 	u->fd = -1;
 	if (rc) {

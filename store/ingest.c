@@ -463,8 +463,24 @@ static int plan_segments(struct store_ingest *in, const struct st_file *st,
 	return rc;
 }
 
+static int add_fd(struct store_ingest *in, const char *path, int fd, uint64_t size,
+		  const uint8_t *known_sha);
+
 int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 			uint64_t size)
+{
+	return add_fd(in, path, fd, size, NULL);
+}
+
+int store_ingest_add_fd_sha256(struct store_ingest *in, const char *path, int fd,
+			       uint64_t size, const uint8_t sha[HZ_SHA256_LEN])
+{
+	return add_fd(in, path, fd, size, sha);
+}
+
+/* known_sha: the file's SHA-256, computed by the caller, or NULL */
+static int add_fd(struct store_ingest *in, const char *path, int fd, uint64_t size,
+		  const uint8_t *known_sha)
 {
 	struct st_file *st = NULL;
 	struct pend_file *f;
@@ -517,7 +533,8 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		rc = read_at(fd, in->buf, n, off, path);
 		if (rc)
 			goto out;
-		hz_sha256_update(&in->file_sha, in->buf, n);
+		if (!known_sha)
+			hz_sha256_update(&in->file_sha, in->buf, n);
 		XXH3_128bits_update(fxs, in->buf, n);
 		while (p < n && seg_i < nsegs) {
 			struct pend_seg *sg = &in->segs.v[first_seg + seg_i];
@@ -549,7 +566,10 @@ int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto out;
 	}
-	hz_sha256_final(&in->file_sha, f->sha);
+	if (known_sha)
+		memcpy(f->sha, known_sha, HZ_SHA256_LEN);
+	else
+		hz_sha256_final(&in->file_sha, f->sha);
 	XXH128_canonicalFromHash((XXH128_canonical_t *)f->xxh, XXH3_128bits_digest(fxs));
 	f->size = size;
 	f->format = st ? FILE_SAFETENSORS : FILE_OPAQUE;

@@ -87,6 +87,14 @@ void store_ingest_set_source(struct store_ingest *in, int source);
  */
 int store_ingest_add_fd(struct store_ingest *in, const char *path, int fd,
 			uint64_t size);
+/*
+ * The same for a file whose SHA-256 the caller has just computed from the
+ * very bytes it wrote to fd (an upload spooled and digested in one go):
+ * ingest does not hash the whole file a second time.  Not for bytes that
+ * rested on disk since they were hashed.
+ */
+int store_ingest_add_fd_sha256(struct store_ingest *in, const char *path, int fd,
+			       uint64_t size, const uint8_t sha[HZ_SHA256_LEN]);
 
 /*
  * Makes the session's files durable and visible as one new revision.
