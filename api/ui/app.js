@@ -26,7 +26,8 @@
 		stats: null,
 		history: [],		/* the rows of /api/stats/history, oldest first */
 		historyLast: 0,		/* the id of the last one */
-		familyDetail: new Map(),	/* family id -> detail JSON, when the API has it */
+		familyDetail: new Map(),	/* family id -> GET /api/stats/families/{id} */
+		loading: new Set(),		/* family ids being fetched */
 		open: new Set(),		/* expanded family ids */
 		sort: { key: "logical", dir: -1 },
 		showAllRepos: false,
@@ -392,8 +393,12 @@
 	async function loadFamily(f) {
 		const m = state.stats;
 		const d = state.familyDetail.get(f.id);
-		if (f.repos.length + f.hidden >= f.members || (d && d.generation === m.generation))
+		/* the summary lists at most 50, and counts the rest as hidden
+		 * whether or not the caller may read them */
+		if (f.repos.length >= f.members || (d && d.generation === m.generation) ||
+		    state.loading.has(f.id))
 			return;
+		state.loading.add(f.id);
 		try {
 			const detail = await getJSON("/api/stats/families/" + encodeURIComponent(f.id));
 			state.familyDetail.set(f.id, detail);
@@ -401,6 +406,8 @@
 				renderFamilies(state.stats);
 		} catch (e) {
 			notice("Cannot read family " + f.id + ": " + e.message);
+		} finally {
+			state.loading.delete(f.id);
 		}
 	}
 
@@ -426,7 +433,6 @@
 					state.open.delete(f.id);
 				} else {
 					state.open.add(f.id);
-					loadFamily(f);
 				}
 				renderFamilies(m);
 			};
@@ -440,6 +446,7 @@
 			rows.push(tr);
 			if (!open)
 				continue;
+			loadFamily(f);	/* again when the store changed */
 			for (const mem of membersOf(m, f)) {
 				const isRoot = mem.repo === f.root;
 				const mr = ratioOf(mem.logical, mem.physical);
@@ -455,9 +462,13 @@
 					    h("td", { class: "num" + (mr >= 2 ? " ratio-good" : "") }, fmtRatio(mr)),
 					    h("td", { class: "bar-cell" }, stackBar(mem.logical, mem.physical, mem.stages))));
 			}
-			if (f.hidden)
+			const d = state.familyDetail.get(f.id);
+			const full = d && d.generation === m.generation;
+			const rest = f.members - (full ? d.repos.length : f.repos.length);
+			if (rest > 0)
 				rows.push(h("tr", { class: "member" }, h("td", { colspan: 6, class: "muted" },
-					fmtInt(f.hidden) + " more " + (f.hidden === 1 ? "member" : "members") + " you cannot read")));
+					fmtInt(rest) + " more " + (rest === 1 ? "member" : "members") +
+					(full ? " you cannot read" : ": loading…"))));
 		}
 		if (!fams.length)
 			rows.push(h("tr", { class: "empty" }, h("td", { colspan: 6 }, "no families yet")));

@@ -182,5 +182,22 @@ req GET "$U/ui/demo/resolve/main/$F"
 expect "resolve in namespace ui" 200
 check "resolve in namespace ui is byte-exact" cmp -s "$T/body" "$CORPUS_MINI/upscalerjs/esrgan-slim-x2/$F"
 
+# ---- a family of more members than /api/stats lists (50): opening it
+# fetches /api/stats/families/{id} for all of them
+SMALL=$CORPUS_MINI/mediapipe/selfie-segmentation-landscape
+for i in $(seq -w 1 54); do hz ingest "copies/m$i" "$SMALL" >/dev/null 2>&1; done
+curl -sf "${AUTH[@]}" "$U/api/stats" >"$T/big.json"
+BIG=$(jq '.families | max_by(.members) | .family' "$T/big.json")
+curl -sf "${AUTH[@]}" "$U/api/stats/families/$BIG" >"$T/family.json"
+check "the big family has more members than the summary lists" \
+	[ "$(jq --argjson f "$BIG" '.families[] | select(.family == $f) | .repos | length' "$T/big.json")" -lt \
+	  "$(jq '.repos | length' "$T/family.json")" ]
+browse "$T/big-ui.json" "open:$U/#token=$ADMIN" "wait:$LOADED" \
+	"eval:click=document.querySelector('#families tr.fam[data-family=\"$BIG\"]').click() || 1" \
+	"wait:document.querySelectorAll('#families tr.member[data-member]').length > 50" \
+	'eval:members=[...document.querySelectorAll("#families tr.member[data-member]")].map(tr => tr.dataset.member)'
+check "the opened family lists every member" [ "$(jq -c '.values.members' "$T/big-ui.json")" = \
+	"$(jq -c '[.repos[].repo]' "$T/family.json")" ]
+
 stop_daemon
 done_tests
