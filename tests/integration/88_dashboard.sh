@@ -143,7 +143,11 @@ browse "$T/ui.json" "open:$U/#token=$ADMIN" "wait:$LOADED" "eval:t=$TOTALS" \
 	"eval:click=document.querySelector('#families tr.fam[data-family=\"$FAM\"]').click() || 1" \
 	"wait:document.querySelectorAll('#families tr.member[data-member]').length > 0" \
 	'eval:members=[...document.querySelectorAll("#families tr.member[data-member]")].map(tr => tr.dataset.member)' \
-	"shot:$SHOTS/dashboard.png" "full:$SHOTS/dashboard-full.png" \
+	"eval:segtip=(document.querySelector('#stage-bar .seg').dispatchEvent(new MouseEvent('mousemove', {clientX: 200, clientY: 300, bubbles: true})), document.getElementById('tooltip').textContent)" \
+	"eval:charttip=(() => { const r = document.querySelector('#history svg').getBoundingClientRect(); document.querySelector('#history svg').dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + r.width * 0.6, clientY: r.top + r.height / 2, bubbles: true})); return document.getElementById('tooltip').textContent; })()" \
+	"shot:$SHOTS/dashboard.png" \
+	"eval:leave=document.querySelector('#history svg').dispatchEvent(new MouseEvent('mouseleave')) && document.getElementById('tooltip').hidden" \
+	"full:$SHOTS/dashboard-full.png" \
 	dark "full:$SHOTS/dashboard-dark.png" light \
 	'eval:sort=document.querySelector("#repos th[data-key=repo]").click() || [...document.querySelectorAll("#repos tbody tr[data-repo]")].map(tr => tr.dataset.repo)' \
 	"run:'$HUBZIP' --store '$STORE' ingest acme/late '$CORPUS_MINI/upscalerjs/esrgan-slim-x2' >/dev/null 2>&1" \
@@ -166,6 +170,9 @@ check "family $FAM opened lists its members" [ "$(jq -c '.values.members' "$R")"
 	"$(jq -c --argjson f "$FAM" '[.families[] | select(.family == $f) | .repos[].repo]' "$A")" ]
 check "a click sorts the repos by name" [ "$(jq -c '.values.sort' "$R")" = \
 	"$(jq -c '[.repos[].repo] | sort | .[:12]' "$A")" ]
+check "a stage's tooltip names it" grep -q "File dedup" <<<"$(val "$R" segtip)"
+check "the chart's tooltip gives the totals" grep -q "logical .*physical" <<<"$(val "$R" charttip)"
+check "the tooltip goes when the mouse leaves" [ "$(val "$R" leave)" = true ]
 check "the history has a point per ingest" [ "$(val "$R" points)" = "$(jq '.history | length' "$T/history.json")" ]
 curl -sf "${AUTH[@]}" "$U/api/stats" >"$T/after.json"
 check "the page refreshed to the new logical total" [ "$(val "$R" after.l)" = "$(jq .logical_bytes "$T/after.json")" ]
