@@ -183,6 +183,23 @@ static int cmp_cand(const void *x, const void *y)
 	return (a->repo < b->repo) - (a->repo > b->repo); /* newest first */
 }
 
+/* An F16 by its bits (ldexp() was a third of measuring); exact. */
+static inline float f16_value(uint16_t h)
+{
+	uint32_t e = (h >> 10) & 31, m = h & 1023, u;
+	float f;
+
+	if (e == 31)
+		return m ? NAN : h & 0x8000 ? -INFINITY : INFINITY;
+	if (e == 0) {
+		f = (float)m * 0x1p-24f;
+		return h & 0x8000 ? -f : f;
+	}
+	u = (uint32_t)(h & 0x8000) << 16 | (e + 112) << 23 | m << 13;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
 double family_value(const uint8_t *p, int dt, size_t i)
 {
 	uint32_t u;
@@ -197,22 +214,8 @@ double family_value(const uint8_t *p, int dt, size_t i)
 		u = (uint32_t)hz_load16(p + 2 * i) << 16;
 		memcpy(&f, &u, 4);
 		return f;
-	case HZ_DT_F16: { /* by bits: ldexp() was a third of measuring */
-		uint16_t h = hz_load16(p + 2 * i);
-		uint32_t e = (h >> 10) & 31, m = h & 1023;
-		double v;
-
-		if (e == 31)
-			return m ? NAN : h & 0x8000 ? -INFINITY : INFINITY;
-		if (e == 0) {
-			v = (double)m * 0x1p-24;
-		} else {
-			u = ((e + 112) << 23) | (m << 13);
-			memcpy(&f, &u, 4);
-			v = f;
-		}
-		return h & 0x8000 ? -v : v;
-	}
+	case HZ_DT_F16:
+		return f16_value(hz_load16(p + 2 * i));
 	case HZ_DT_F64: {
 		uint64_t x = hz_load64(p + 8 * i);
 		double d;
@@ -225,24 +228,54 @@ double family_value(const uint8_t *p, int dt, size_t i)
 	}
 }
 
-/* Pearson correlation of the first n elements of a (dtype da) and b (db),
- * over the pairs where both are finite; 0 if undefined. */
-static double correlation(const uint8_t *a, int da, const uint8_t *b, int db, size_t n,
-			  size_t *used)
+/* Values of n elements of dtype dt as floats (the switch outside the
+ * loop: per element it was most of measuring); F8 and others: NaN. */
+static void to_float(float *out, const uint8_t *p, int dt, size_t n)
+{
+	uint32_t u;
+
+	switch (dt) {
+	case HZ_DT_F32:
+		memcpy(out, p, n * 4); /* little-endian host */
+		break;
+	case HZ_DT_BF16:
+		for (size_t i = 0; i < n; i++) {
+			u = (uint32_t)hz_load16(p + 2 * i) << 16;
+			memcpy(&out[i], &u, 4);
+		}
+		break;
+	case HZ_DT_F64:
+		for (size_t i = 0; i < n; i++)
+			out[i] = (float)family_value(p, dt, i);
+		break;
+	case HZ_DT_F16:
+		for (size_t i = 0; i < n; i++)
+			out[i] = f16_value(hz_load16(p + 2 * i));
+		break;
+	default: /* F8: not sampled */
+		for (size_t i = 0; i < n; i++)
+			out[i] = NAN;
+		break;
+	}
+}
+
+/* Pearson correlation of x[0..n) and y[0..n), over the pairs where both
+ * are finite; 0 if undefined. */
+static double correlation(const float *x, const float *y, size_t n, size_t *used)
 {
 	double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, vx, vy;
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		double x = family_value(a, da, i), y = family_value(b, db, i);
+		double a = x[i], b = y[i];
 
-		if (!isfinite(x) || !isfinite(y))
+		if (!isfinite(a) || !isfinite(b))
 			continue;
-		sx += x;
-		sy += y;
-		sxx += x * x;
-		syy += y * y;
-		sxy += x * y;
+		sx += a;
+		sy += b;
+		sxx += a * a;
+		syy += b * b;
+		sxy += a * b;
 		k++;
 	}
 	*used = k;
@@ -255,6 +288,51 @@ static double correlation(const uint8_t *a, int da, const uint8_t *b, int db, si
 	return (sxy - sx * sy / (double)k) / sqrt(vx * vy);
 }
 
+/* The new model's samples, read and converted once for all candidates. */
+#define SAMPLE_CACHE 8
+struct samples {
+	struct {
+		const struct st_tensor *t;
+		float *v;	/* up to SAMPLE_ELEMS values */
+		size_t n;
+	} c[SAMPLE_CACHE];
+	float *other;		/* a candidate's values */
+};
+
+static void samples_free(struct samples *sm)
+{
+	for (int i = 0; i < SAMPLE_CACHE; i++)
+		free(sm->c[i].v);
+	free(sm->other);
+}
+
+/* The first n (<= SAMPLE_ELEMS) values of t, from the cache or fd. */
+static int sample_of(struct store_ingest *in, struct samples *sm, int fd,
+		     const struct st_tensor *t, size_t n, const float **out)
+{
+	size_t esz = hz_dtype_size(t->dtype);
+	int i, rc;
+
+	for (i = 0; i < SAMPLE_CACHE && sm->c[i].t; i++) {
+		if (sm->c[i].t == t && sm->c[i].n >= n) {
+			*out = sm->c[i].v;
+			return 0;
+		}
+	}
+	if (i == SAMPLE_CACHE) /* full: reuse the last slot */
+		i = SAMPLE_CACHE - 1;
+	if (!sm->c[i].v && !(sm->c[i].v = malloc(SAMPLE_ELEMS * sizeof(float))))
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	rc = hz_pread_all(fd, in->buf, n * esz, t->begin);
+	if (rc)
+		return rc;
+	to_float(sm->c[i].v, in->buf, t->dtype, n);
+	sm->c[i].t = t;
+	sm->c[i].n = n;
+	*out = sm->c[i].v;
+	return 0;
+}
+
 /*
  * The similarity of the new model to repo's: the correlation of the
  * values of up to SAMPLE_TENSORS matched tensors, in big's order (the first
@@ -263,8 +341,8 @@ static double correlation(const uint8_t *a, int da, const uint8_t *b, int db, si
  * architectures; siblings fine-tuned from one base at 0.5 and more; a
  * fine-tune, a LoRA merge or a cast at nearly 1.
  */
-static int measure(struct store_ingest *in, int fd, struct st_tensor *const *big, size_t nbig,
-		   int64_t repo, double *score)
+static int measure(struct store_ingest *in, struct samples *sm, int fd,
+		   struct st_tensor *const *big, size_t nbig, int64_t repo, double *score)
 {
 	struct store *s = in->s;
 	double sum = 0;
@@ -272,10 +350,13 @@ static int measure(struct store_ingest *in, int fd, struct st_tensor *const *big
 	int rc = 0;
 
 	*score = 0;
+	if (!sm->other && !(sm->other = malloc(SAMPLE_ELEMS * sizeof(float))))
+		return hz_error_set(HZ_ENOMEM, "out of memory");
 	for (size_t i = 0; i < nbig && sampled < SAMPLE_TENSORS; i++) {
 		const struct st_tensor *t = big[i];
 		struct base_tensor b;
 		size_t esz = hz_dtype_size(t->dtype), n, base_len, used;
+		const float *mine = NULL;
 		int base_dt;
 		double r;
 
@@ -294,10 +375,11 @@ static int measure(struct store_ingest *in, int fd, struct st_tensor *const *big
 			n = (size_t)((t->end - t->begin) / esz);
 		if (n > SAMPLE_ELEMS)
 			n = SAMPLE_ELEMS;
-		rc = hz_pread_all(fd, in->buf, n * esz, t->begin);
+		to_float(sm->other, s->raw_buf, base_dt, n);
+		rc = sample_of(in, sm, fd, t, n, &mine);
 		if (rc)
 			return rc;
-		r = correlation(in->buf, t->dtype, s->raw_buf, base_dt, n, &used);
+		r = correlation(mine, sm->other, n, &used);
 		sum += r * (double)used;
 		weight += used;
 		sampled++;
@@ -352,6 +434,7 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 {
 	struct store *s = in->s;
 	struct st_tensor **big = NULL, **smp = NULL;
+	struct samples sm = { 0 };
 	const uint8_t **bsha = NULL;
 	struct cand cands[64];
 	size_t nbig = 0, ncand = 0;
@@ -436,7 +519,7 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 		}
 	}
 	for (size_t i = 0; i < ncand && i < CANDIDATE_REPOS; i++) {
-		rc = measure(in, fd, smp, nbig, cands[i].repo, &cands[i].score);
+		rc = measure(in, &sm, fd, smp, nbig, cands[i].repo, &cands[i].score);
 		if (rc)
 			goto out;
 		/* siblings coded against the same base measure the same: the
@@ -464,6 +547,7 @@ out:
 	free(big);
 	free(bsha);
 	free(smp);
+	samples_free(&sm);
 	return rc;
 }
 
