@@ -326,17 +326,29 @@ static void req_begin(struct api_req *req, const char *url)
 		req_route(req);
 }
 
+#define BODY_DISCARD_MAX (64u << 20)
+
 /* A chunk of the body. */
 static enum MHD_Result req_body(struct api_req *req, const char *data, size_t n)
 {
 	req->body_total += n;
+	/* MHD cannot send a reply before the body ends: a body over the
+	 * limit (chunked: its length was not announced) is read and dropped
+	 * for another BODY_DISCARD_MAX bytes, so that the client gets its
+	 * JSON 413; past that the connection is closed */
+	if (req->body_total > req->srv->cfg.max_upload_bytes &&
+	    req->body_total - req->srv->cfg.max_upload_bytes > BODY_DISCARD_MAX) {
+		api_log(API_LOG_WARN, "body of %s %s far over the limit: closing", req->method,
+			req->url);
+		return MHD_NO;
+	}
 	if (req->body_failed)
 		return MHD_YES;
 	if (req->body_total > req->srv->cfg.max_upload_bytes) {
-		/* cannot reply before the body ends: drop the connection */
-		api_log(API_LOG_WARN, "body of %s %s over the limit: closing", req->method,
-			req->url);
-		return MHD_NO;
+		api_body_fail(req, MHD_HTTP_CONTENT_TOO_LARGE, "PayloadTooLarge",
+			      "the body exceeds the limit of %llu bytes",
+			      (unsigned long long)req->srv->cfg.max_upload_bytes);
+		return MHD_YES;
 	}
 	if (req->body_fn) {
 		req->in_body = 1;

@@ -226,6 +226,15 @@ req DELETE "$U/acme/slim/resolve/main/config.json"
 expect "a wrong method" 405 MethodNotAllowed
 req GET "$U/api/v1/repos" -H "X-Big: $(head -c 70000 /dev/zero | tr '\0' a)"
 check "oversize headers are refused: $CODE" [ "$CODE" = 431 ]
+# bodies over --max-upload-bytes (64M here): announced, then chunked (the
+# length known only once it is exceeded: read to the end, then the 413)
+head -c $((65 << 20)) /dev/zero >"$T/big"
+req PUT "$U/api/v1/repos/acme/slim/files/main/big.bin" "${AUTH[@]}" -T "$T/big"
+expect "a body over the limit (Content-Length)" 413 PayloadTooLarge
+req PUT "$U/api/v1/repos/acme/slim/files/main/big.bin" "${AUTH[@]}" \
+	-H "Transfer-Encoding: chunked" -T - <"$T/big"
+expect "a chunked body over the limit" 413 PayloadTooLarge
+rm -f "$T/big"
 snapshot "$T/after"
 check "refused requests leave the store unchanged" cmp -s "$T/before" "$T/after"
 check "and no spool files or packs in objects/tmp" [ -z "$(ls -A "$STORE/objects/tmp")" ]
