@@ -31,7 +31,9 @@
 		open: new Set(),		/* expanded family ids */
 		sort: { key: "logical", dir: -1 },
 		showAllRepos: false,
-		busy: false,
+		busy: false,		/* a refresh is running */
+		again: false,		/* and another was asked for meanwhile */
+		epoch: 0,		/* counts token changes */
 	};
 
 	/* ---- small helpers ------------------------------------------------ */
@@ -80,7 +82,7 @@
 		let v = Math.abs(n);
 		const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
 		let u = 0;
-		while (v >= 1000 && u < units.length - 1) {
+		while (v >= 999.5 && u < units.length - 1) {	/* 999.7 kB is 1.00 MB */
 			v /= 1000;
 			u++;
 		}
@@ -129,13 +131,18 @@
 	}
 	let memToken = "";
 
-	/* A token in the fragment (#token=hf_...) is kept and taken off the
-	 * address, so that a link printed by `make run` logs the page in. */
+	/* A token in the fragment (#token=hf_...), which browsers do not send
+	 * to the server, is kept and taken off the address: a link can carry
+	 * it once. */
 	function tokenFromFragment() {
 		const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
 		if (!m)
 			return;
-		setToken(decodeURIComponent(m[1]));
+		try {
+			setToken(decodeURIComponent(m[1]));
+		} catch (e) {
+			notice("The token in the address is not well-formed.");
+		}
 		history.replaceState(null, "", location.pathname + location.search);
 	}
 
@@ -400,7 +407,10 @@
 			return;
 		state.loading.add(f.id);
 		try {
+			const epoch = state.epoch;
 			const detail = await getJSON("/api/stats/families/" + encodeURIComponent(f.id));
+			if (epoch !== state.epoch)
+				return;
 			state.familyDetail.set(f.id, detail);
 			if (state.stats)
 				renderFamilies(state.stats);
@@ -480,9 +490,12 @@
 	/* Reads the history rows after the last one held (GET
 	 * /api/stats/history?after=ID): rows are only ever appended. */
 	async function loadHistory() {
+		const epoch = state.epoch;
 		for (let page = 0; page < 20; page++) {
 			const q = state.historyLast ? "?limit=10000&after=" + state.historyLast : "?limit=10000";
 			const r = await getJSON("/api/stats/history" + q);
+			if (epoch !== state.epoch)
+				return;	/* read with another token */
 			const rows = (r && r.history) || [];
 			for (const e of rows)
 				state.history.push(e);
@@ -693,11 +706,17 @@
 	}
 
 	async function refresh() {
-		if (state.busy)
+		if (state.busy) {
+			state.again = true;	/* e.g. a new token: once this one ends */
 			return;
+		}
 		state.busy = true;
+		state.again = false;
 		try {
+			const epoch = state.epoch;
 			const [stats] = await Promise.all([getJSON("/api/stats"), loadHistory()]);
+			if (epoch !== state.epoch)
+				return;	/* the token changed meanwhile: `again` reads anew */
 			state.stats = normalize(stats);
 			render();
 			notice("");
@@ -713,7 +732,19 @@
 			setStatus("error", e instanceof HttpError ? "error " + e.status : "offline");
 		} finally {
 			state.busy = false;
+			if (state.again)
+				refresh();
 		}
+	}
+
+	/* Another token sees other repos: read everything again. */
+	function tokenChanged(t) {
+		setToken(t);
+		state.epoch++;
+		state.history = [];
+		state.historyLast = 0;
+		state.familyDetail.clear();
+		refresh();
 	}
 
 	function setupToken() {
@@ -727,15 +758,13 @@
 		});
 		form.addEventListener("submit", (e) => {
 			e.preventDefault();
-			setToken(input.value.trim());
 			form.hidden = true;
-			refresh();
+			tokenChanged(input.value.trim());
 		});
 		$("token-clear").addEventListener("click", () => {
-			setToken("");
 			input.value = "";
 			form.hidden = true;
-			refresh();
+			tokenChanged("");
 		});
 	}
 

@@ -50,7 +50,7 @@ class Browser:
 
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [exe, "--headless=new", "--no-sandbox", "--disable-gpu",
+            [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--remote-debugging-pipe", "--user-data-dir=" + self.tmp,
              "--no-first-run", "--no-default-browser-check",
              "--disable-extensions", "--disable-sync",
