@@ -4,8 +4,9 @@
  * repo id, validated); ":name.git" (a name segment ending in ".git", as
  * git-lfs sends it); ":x" (any one segment, into req->arg[] in order);
  * "*" (one or more segments: a file path, validated) and "*?" (zero or
- * more).  "GET" routes answer HEAD too.  The first route whose pattern
- * matches wins; a path that matches only with another method is 405.
+ * more); the empty pattern is the root, "/", only.  "GET" routes answer
+ * HEAD too.  The first route whose pattern matches wins; a path that
+ * matches only with another method is 405.
  *
  * The hub's upload side (api/repos/create, validate-yaml, preupload, the
  * NDJSON commit, {repo}.git/info/lfs/objects/batch) slots in as more rows.
