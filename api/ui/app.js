@@ -620,8 +620,10 @@
 		const legend = h("div", { class: "history-legend" },
 				 h("span", { class: "l" }, "logical " + fmtBytes(last.logical)),
 				 h("span", { class: "p" }, "physical " + fmtBytes(last.physical)),
-				 h("span", {}, fmtInt(pts.length) + (pts.length === 1 ? " ingest" : " ingests") +
-				   (byOrder && pts.length > 1 ? ", in order (all within " + Math.max(1, Math.ceil(span / 1000)) + " s)" : "")));
+				 h("span", { title: byOrder && pts.length > 1 ? "all within " + Math.max(1, Math.ceil(span / 1000)) +
+					     " s, so drawn one after the other" : null },
+				   fmtInt(pts.length) + (pts.length === 1 ? " ingest" : " ingests") +
+				   (byOrder && pts.length > 1 ? ", in order" : "")));
 		svg.addEventListener("mousemove", (ev) => {
 			const rect = svg.getBoundingClientRect();
 			const mx = ((ev.clientX - rect.left) / rect.width) * W;
