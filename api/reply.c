@@ -90,7 +90,7 @@ int api_reply_error(struct api_req *req, unsigned status, const char *code,
 	struct MHD_Response *r;
 	char msg[1024];
 	json_t *v;
-	size_t len;
+	size_t len = 0;
 	va_list ap;
 
 	va_start(ap, fmt);

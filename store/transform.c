@@ -69,8 +69,18 @@ static void f16_table_init(void)
 	}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define MOMENTS_X86 1
+
+/* clang 14 knows no "f16c" for __builtin_cpu_supports: ask cpuid (leaf 1,
+ * ecx bit 29) as gcc and clang both can. */
+static int cpu_has_f16c(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 
 /*
  * The same sums eight elements at a time (AVX2, F16C): every new float
@@ -128,7 +138,7 @@ void transform_moments(const uint8_t *p, int dtype, size_t n, double *sum, doubl
 
 #ifdef MOMENTS_X86
 	if ((dtype == HZ_DT_F32 || dtype == HZ_DT_BF16 || dtype == HZ_DT_F16) &&
-	    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
+	    __builtin_cpu_supports("avx2") && cpu_has_f16c()) {
 		size_t done = moments_avx2(p, dtype, n, sum, sumsq);
 
 		p += done * hz_dtype_size(dtype);
