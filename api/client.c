@@ -714,7 +714,7 @@ int api_client_push(char out_commit[41], const struct api_client_opts *o, const 
 	uint64_t total = 0;
 	int rc;
 
-	rc = dynlib_curl();
+	rc = hz_dl_curl();
 	if (rc)
 		return rc;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1056,7 +1056,7 @@ int api_client_pull(const struct api_client_opts *opts, const char *dir)
 	uint64_t total = 0;
 	int rc;
 
-	rc = dynlib_curl();
+	rc = hz_dl_curl();
 	if (rc)
 		return rc;
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,7 +1,7 @@
 /*
- * api/dynlib.c - dlopen() of libmicrohttpd and libcurl (see dynlib.h).
+ * api/dynlib.c - dlopen() of libmicrohttpd (see dynlib.h; libcurl is
+ * common/dl_curl.c).
  */
-#include <curl/curl.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,18 +11,14 @@
 #include "api/dynlib.h"
 #include "common/error.h"
 
-/* the runtime names (SONAMEs) of the Debian packages libmicrohttpd12 and
- * libcurl4; a build against other versions can override them */
+/* the runtime name (SONAME) of the Debian package libmicrohttpd12; a
+ * build against another version can override it */
 #ifndef HZ_MHD_SONAME
 #define HZ_MHD_SONAME "libmicrohttpd.so.12"
-#endif
-#ifndef HZ_CURL_SONAME
-#define HZ_CURL_SONAME "libcurl.so.4"
 #endif
 
 #define HZ_DL_DEFINE(f) __typeof__(f) *hz_dl_##f;
 HZ_MHD_FUNCS(HZ_DL_DEFINE)
-HZ_CURL_FUNCS(HZ_DL_DEFINE)
 #undef HZ_DL_DEFINE
 
 struct lib {
@@ -33,7 +29,6 @@ struct lib {
 };
 
 static struct lib mhd = { HZ_MHD_SONAME, PTHREAD_ONCE_INIT, 0, "" };
-static struct lib curl = { HZ_CURL_SONAME, PTHREAD_ONCE_INIT, 0, "" };
 
 /* dlsym() returns void *; ISO C has no conversion to a function pointer,
  * POSIX guarantees this one works */
@@ -67,32 +62,16 @@ static void load_mhd(void)
 	l->loaded = ok;
 }
 
-static void load_curl(void)
-{
-	struct lib *l = &curl;
-	void *h = open_lib(l);
-	int ok = h != NULL;
-
-	HZ_CURL_FUNCS(HZ_DL_RESOLVE)
-	l->loaded = ok;
-}
-
 static int result(const struct lib *l, const char *what)
 {
 	if (l->loaded)
 		return 0;
 	return hz_error_set(HZ_ERROR, "cannot load %s (%s; install the Debian package %s): %s",
-			    l->soname, what, l == &mhd ? "libmicrohttpd12" : "libcurl4", l->why);
+			    l->soname, what, "libmicrohttpd12", l->why);
 }
 
 int dynlib_mhd(void)
 {
 	pthread_once(&mhd.once, load_mhd);
 	return result(&mhd, "the HTTP server");
-}
-
-int dynlib_curl(void)
-{
-	pthread_once(&curl.once, load_curl);
-	return result(&curl, "the HTTP client");
 }

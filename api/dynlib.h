@@ -1,13 +1,13 @@
 /*
- * api/dynlib.h - libmicrohttpd and libcurl, loaded when first needed.
+ * api/dynlib.h - libmicrohttpd (and libcurl), loaded when first needed.
  *
  * The server and the client live in the same binary as the CLI, but
  * `hubzip cat`, `restore` or `ingest` need neither library.  Linking them
  * makes every process map and relocate ~25 more shared objects (GnuTLS,
  * Kerberos, LDAP, nghttp2, ...): ~2.5 ms of CPU per invocation, as much as
  * decoding a 2 MB model.  So the api/ sources call both libraries through
- * function pointers that dynlib_mhd() / dynlib_curl() fill with dlopen()
- * on first use.
+ * function pointers that dynlib_mhd() / hz_dl_curl() (common/dl_curl.h,
+ * shared with the S3 blob backend) fill with dlopen() on first use.
  *
  * Include this after <microhttpd.h> or <curl/curl.h>: it redirects the
  * functions hubzip uses to those pointers.  Using a function not listed
@@ -20,7 +20,6 @@
 /* Loads the library once (thread-safe); 0, or an error naming the
  * shared object and dlerror()'s reason. */
 int dynlib_mhd(void);
-int dynlib_curl(void);
 
 #ifdef MHD_VERSION
 #define HZ_MHD_FUNCS(X)                                                      \
@@ -63,41 +62,7 @@ HZ_MHD_FUNCS(HZ_DL_DECLARE)
 #define MHD_suspend_connection (*hz_dl_MHD_suspend_connection)
 #endif
 
-#ifdef CURLINC_CURL_H
-#define HZ_CURL_FUNCS(X)                                                     \
-	X(curl_easy_cleanup)                                                 \
-	X(curl_easy_escape)                                                  \
-	X(curl_easy_getinfo)                                                 \
-	X(curl_easy_init)                                                    \
-	X(curl_easy_perform)                                                 \
-	X(curl_easy_reset)                                                   \
-	X(curl_easy_setopt)                                                  \
-	X(curl_easy_strerror)                                                \
-	X(curl_free)                                                         \
-	X(curl_global_cleanup)                                               \
-	X(curl_global_init)                                                  \
-	X(curl_slist_append)                                                 \
-	X(curl_slist_free_all)
-#define HZ_DL_DECLARE(f) extern __typeof__(f) *hz_dl_##f;
-HZ_CURL_FUNCS(HZ_DL_DECLARE)
-#undef HZ_DL_DECLARE
-/* curl.h defines curl_easy_setopt/getinfo as type-checking macros under
- * GCC; the pointers take their place */
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#define curl_easy_cleanup (*hz_dl_curl_easy_cleanup)
-#define curl_easy_escape (*hz_dl_curl_easy_escape)
-#define curl_easy_getinfo (*hz_dl_curl_easy_getinfo)
-#define curl_easy_init (*hz_dl_curl_easy_init)
-#define curl_easy_perform (*hz_dl_curl_easy_perform)
-#define curl_easy_reset (*hz_dl_curl_easy_reset)
-#define curl_easy_setopt (*hz_dl_curl_easy_setopt)
-#define curl_easy_strerror (*hz_dl_curl_easy_strerror)
-#define curl_free (*hz_dl_curl_free)
-#define curl_global_cleanup (*hz_dl_curl_global_cleanup)
-#define curl_global_init (*hz_dl_curl_global_init)
-#define curl_slist_append (*hz_dl_curl_slist_append)
-#define curl_slist_free_all (*hz_dl_curl_slist_free_all)
-#endif
+/* libcurl: common/dl_curl.h (the S3 blob backend in store/ uses it too) */
+#include "common/dl_curl.h"
 
 #endif
