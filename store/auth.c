@@ -58,7 +58,7 @@ static int token_random(char *out)
 int store_token_create(struct store *s, char out[STORE_TOKEN_LEN + 1],
 		       const char *name, int scope, const char *ns)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	uint8_t hash[HZ_SHA256_LEN];
 	char tok[STORE_TOKEN_LEN + 1];
 	int rc;
@@ -82,22 +82,21 @@ int store_token_create(struct store *s, char out[STORE_TOKEN_LEN + 1],
 				" VALUES (?,?,?,?,?)");
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, hash, HZ_SHA256_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, scope == STORE_SCOPE_WRITE ? "write" : "read", -1,
-			  SQLITE_STATIC);
+	db_bind_text(st, 1, name, -1);
+	db_bind_blob(st, 2, hash, HZ_SHA256_LEN);
+	db_bind_text(st, 3, scope == STORE_SCOPE_WRITE ? "write" : "read", -1);
 	if (ns)
-		sqlite3_bind_text(st, 4, ns, -1, SQLITE_STATIC);
+		db_bind_text(st, 4, ns, -1);
 	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_int64(st, 5, hz_now());
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT)
+		db_bind_null(st, 4);
+	db_bind_int64(st, 5, hz_now());
+	if (db_step(st) != DB_DONE) {
+		if (db_errcode(s) == DB_CONSTRAINT)
 			rc = hz_error_set(HZ_EEXISTS, "a token named '%s' exists", name);
 		else
 			rc = db_error(s, "cannot insert token");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (!rc)
 		memcpy(out, tok, sizeof(tok));
 	OPENSSL_cleanse(tok, sizeof(tok));
@@ -106,57 +105,57 @@ int store_token_create(struct store *s, char out[STORE_TOKEN_LEN + 1],
 
 #define TOKEN_COLS "name, scope, coalesce(namespace, ''), created_at, revoked"
 
-static void token_row(struct store_token *t, sqlite3_stmt *st, int first)
+static void token_row(struct store_token *t, struct db_stmt *st, int first)
 {
 	memset(t, 0, sizeof(*t));
-	snprintf(t->name, sizeof(t->name), "%s", (const char *)sqlite3_column_text(st, first));
-	t->scope = !strcmp((const char *)sqlite3_column_text(st, first + 1), "write")
+	snprintf(t->name, sizeof(t->name), "%s", (const char *)db_column_text(st, first));
+	t->scope = !strcmp((const char *)db_column_text(st, first + 1), "write")
 			   ? STORE_SCOPE_WRITE
 			   : STORE_SCOPE_READ;
-	snprintf(t->ns, sizeof(t->ns), "%s", (const char *)sqlite3_column_text(st, first + 2));
-	t->created_at = sqlite3_column_int64(st, first + 3);
-	t->revoked = sqlite3_column_int(st, first + 4);
+	snprintf(t->ns, sizeof(t->ns), "%s", (const char *)db_column_text(st, first + 2));
+	t->created_at = db_column_int64(st, first + 3);
+	t->revoked = db_column_int(st, first + 4);
 }
 
 int store_tokens_each(struct store *s,
 		      int (*fn)(void *payload, const struct store_token *t),
 		      void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT " TOKEN_COLS " FROM tokens ORDER BY name");
 	int step;
 
-	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	while (!rc && (step = db_step(st)) == DB_ROW) {
 		struct store_token t;
 
 		token_row(&t, st, 0);
 		rc = fn(payload, &t);
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = db_error(s, "cannot list tokens");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 int store_token_revoke(struct store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "UPDATE tokens SET revoked = 1 WHERE name = ?");
 
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	db_bind_text(st, 1, name, -1);
+	if (db_step(st) != DB_DONE)
 		rc = db_error(s, "cannot revoke token");
-	else if (!sqlite3_changes(s->db))
+	else if (!db_changes(s))
 		rc = hz_error_set(HZ_ENOTFOUND, "no token named '%s'", name);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 int store_token_check(struct store *s, struct store_token *out, const char *token)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	uint8_t hash[HZ_SHA256_LEN];
 	size_t n = strnlen(token, STORE_TOKEN_LEN + 1);
 	int rc, found = 0;
@@ -170,12 +169,12 @@ int store_token_check(struct store *s, struct store_token *out, const char *toke
 	rc = db_prepare(s, &st, "SELECT hash, " TOKEN_COLS " FROM tokens WHERE hash = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_blob(st, 1, hash, HZ_SHA256_LEN, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == HZ_SHA256_LEN &&
-	    !CRYPTO_memcmp(sqlite3_column_blob(st, 0), hash, HZ_SHA256_LEN)) {
+	db_bind_blob(st, 1, hash, HZ_SHA256_LEN);
+	if (db_step(st) == DB_ROW && db_column_bytes(st, 0) == HZ_SHA256_LEN &&
+	    !CRYPTO_memcmp(db_column_blob(st, 0), hash, HZ_SHA256_LEN)) {
 		token_row(out, st, 1);
 		found = !out->revoked;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return found ? 0 : hz_error_set(HZ_ENOTFOUND, "invalid or revoked token");
 }

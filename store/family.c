@@ -108,29 +108,29 @@ static int tensor_base_in(struct store_ingest *in, int64_t repo, const struct st
 		if (rc)
 			return rc;
 	}
-	sqlite3_bind_text(in->base_stmt, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(in->base_stmt, 2, repo);
-	while ((step = sqlite3_step(in->base_stmt)) == SQLITE_ROW) {
+	db_bind_text(in->base_stmt, 1, t->name, -1);
+	db_bind_int64(in->base_stmt, 2, repo);
+	while ((step = db_step(in->base_stmt)) == DB_ROW) {
 		/* coding: the base stored without delta (one level); measuring:
 		 * the candidate's own tensor */
 		int c = coding ? 0 : 4;
-		int dt = sqlite3_column_int(in->base_stmt, c + 1);
-		uint64_t size = (uint64_t)sqlite3_column_int64(in->base_stmt, c + 2);
-		const char *sh = (const char *)sqlite3_column_text(in->base_stmt, 3);
+		int dt = db_column_int(in->base_stmt, c + 1);
+		uint64_t size = (uint64_t)db_column_int64(in->base_stmt, c + 2);
+		const char *sh = (const char *)db_column_text(in->base_stmt, 3);
 
 		if (!sh || !shape_compatible(shape, sh) ||
 		    (coding ? !delta_xor_supported(t->dtype, dt) : !hz_dtype_is_float(dt) ||
 					  dt == HZ_DT_F8_E4M3 || dt == HZ_DT_F8_E5M2))
 			continue;
 		if (size > out->size) {
-			out->obj = sqlite3_column_int64(in->base_stmt, c);
+			out->obj = db_column_int64(in->base_stmt, c);
 			out->dtype = dt;
 			out->size = size;
 		}
 	}
-	if (step != SQLITE_DONE)
+	if (step != DB_DONE)
 		rc = db_error(s, "cannot look up base tensors");
-	sqlite3_reset(in->base_stmt);
+	db_reset(in->base_stmt);
 	return rc;
 }
 
@@ -417,15 +417,15 @@ static int cmp_sample(const void *x, const void *y)
 
 static int64_t repo_id_by_name(struct store *s, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t id = 0;
 
 	if (db_prepare(s, &st, "SELECT id FROM repos WHERE name = ?"))
 		return 0;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, name, -1);
+	if (db_step(st) == DB_ROW)
+		id = db_column_int64(st, 0);
+	db_finalize(st);
 	return id;
 }
 
@@ -467,7 +467,7 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 
 	/* candidates: repos holding tensors of the same names and shapes */
 	{
-		sqlite3_stmt *q = NULL;
+		struct db_stmt *q = NULL;
 		char shape[ST_MAX_DIMS * 21 + 3];
 
 		rc = db_prepare(s, &q,
@@ -480,23 +480,23 @@ int family_detect(struct store_ingest *in, int fd, const struct st_file *st,
 		for (size_t i = 0; !rc && i < nbig; i++) {
 			if (shape_str(shape, sizeof(shape), big[i]))
 				continue;
-			sqlite3_bind_text(q, 1, big[i]->name, -1, SQLITE_STATIC);
-			while (sqlite3_step(q) == SQLITE_ROW) {
-				const char *sh = (const char *)sqlite3_column_text(q, 1);
+			db_bind_text(q, 1, big[i]->name, -1);
+			while (db_step(q) == DB_ROW) {
+				const char *sh = (const char *)db_column_text(q, 1);
 
 				if (sh && shape_compatible(shape, sh) &&
-				    hz_dtype_is_float(sqlite3_column_int(q, 3)))
+				    hz_dtype_is_float(db_column_int(q, 3)))
 					cand_add(cands, &ncand, sizeof(cands) / sizeof(*cands),
-						 sqlite3_column_int64(q, 0),
+						 db_column_int64(q, 0),
 						 big[i]->end - big[i]->begin,
-						 sqlite3_column_int(q, 4),
-						 bsha[i] && sqlite3_column_bytes(q, 5) == HZ_SHA256_LEN &&
-							 !memcmp(sqlite3_column_blob(q, 5), bsha[i],
+						 db_column_int(q, 4),
+						 bsha[i] && db_column_bytes(q, 5) == HZ_SHA256_LEN &&
+							 !memcmp(db_column_blob(q, 5), bsha[i],
 								 HZ_SHA256_LEN));
 			}
-			sqlite3_reset(q);
+			db_reset(q);
 		}
-		sqlite3_finalize(q);
+		db_finalize(q);
 		if (rc)
 			goto out;
 	}
@@ -629,7 +629,7 @@ int family_read_hint(struct store_ingest *in, const char *path, int fd, uint64_t
 int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int64_t now)
 {
 	struct store *s = in->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t family = 0;
 	int rc;
 
@@ -644,62 +644,61 @@ int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int6
 					" ORDER BY v.id LIMIT 1");
 		if (rc)
 			return rc;
-		sqlite3_bind_int64(st, 1, in->layout_base);
-		sqlite3_bind_int64(st, 2, repo_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			in->base_repo = sqlite3_column_int64(st, 0);
+		db_bind_int64(st, 1, in->layout_base);
+		db_bind_int64(st, 2, repo_id);
+		if (db_step(st) == DB_ROW) {
+			in->base_repo = db_column_int64(st, 0);
 			in->base_score = in->layout_score;
 		}
-		sqlite3_finalize(st);
+		db_finalize(st);
 		st = NULL;
 	}
 	if (in->base_repo && in->base_repo != repo_id) {
 		rc = db_prepare(s, &st, "SELECT family_id FROM repo_families WHERE repo_id = ?");
 		if (rc)
 			return rc;
-		sqlite3_bind_int64(st, 1, in->base_repo);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			family = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+		db_bind_int64(st, 1, in->base_repo);
+		if (db_step(st) == DB_ROW)
+			family = db_column_int64(st, 0);
+		db_finalize(st);
 	} else {
 		/* keep the family the repo had, if any */
 		rc = db_prepare(s, &st, "SELECT family_id FROM repo_families WHERE repo_id = ?");
 		if (rc)
 			return rc;
-		sqlite3_bind_int64(st, 1, repo_id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			family = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+		db_bind_int64(st, 1, repo_id);
+		if (db_step(st) == DB_ROW)
+			family = db_column_int64(st, 0);
+		db_finalize(st);
 	}
 	if (!family) {
-		rc = db_prepare(s, &st, "INSERT INTO families(created_at) VALUES (?)");
+		rc = db_prepare(s, &st, "INSERT INTO families(created_at) VALUES (?) RETURNING id");
 		if (rc)
 			return rc;
-		sqlite3_bind_int64(st, 1, now);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, "cannot create a family");
-		sqlite3_finalize(st);
+		db_bind_int64(st, 1, now);
+		rc = db_step_id(s, st, "cannot create a family", &family);
+		db_finalize(st);
 		if (rc)
 			return rc;
-		family = sqlite3_last_insert_rowid(s->db);
 	}
 	rc = db_prepare(s, &st, "INSERT OR REPLACE INTO repo_families(repo_id, family_id,"
 				" base_repo_id, score, hint, revision_id) VALUES (?,?,?,?,?,?)");
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, repo_id);
-	sqlite3_bind_int64(st, 2, family);
+	db_bind_int64(st, 1, repo_id);
+	db_bind_int64(st, 2, family);
 	if (in->base_repo && in->base_repo != repo_id)
-		sqlite3_bind_int64(st, 3, in->base_repo);
+		db_bind_int64(st, 3, in->base_repo);
 	else
-		sqlite3_bind_null(st, 3);
-	sqlite3_bind_double(st, 4, in->base_score);
+		db_bind_null(st, 3);
+	db_bind_double(st, 4, in->base_score);
 	if (in->hint)
-		sqlite3_bind_text(st, 5, in->hint, -1, SQLITE_STATIC);
+		db_bind_text(st, 5, in->hint, -1);
 	else
-		sqlite3_bind_null(st, 5);
-	sqlite3_bind_int64(st, 6, rev_id);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, "cannot record the family");
-	sqlite3_finalize(st);
+		db_bind_null(st, 5);
+	db_bind_int64(st, 6, rev_id);
+	rc = db_step(st) == DB_DONE ? 0 : db_error(s, "cannot record the family");
+	db_finalize(st);
 	/* families left without members */
 	if (!rc)
 		rc = db_exec(s, "DELETE FROM families WHERE id NOT IN"
@@ -712,22 +711,22 @@ int store_families_each(struct store *s,
 				  const struct store_family_member *m),
 			void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st,
 			    "SELECT f.family_id, r.name, b.name, f.score, f.hint FROM repo_families f"
 			    " JOIN repos r ON r.id = f.repo_id LEFT JOIN repos b ON b.id = f.base_repo_id"
 			    " ORDER BY f.family_id, f.base_repo_id IS NOT NULL, r.name");
 
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		struct store_family_member m = {
-			.repo = (const char *)sqlite3_column_text(st, 1),
-			.base = (const char *)sqlite3_column_text(st, 2),
-			.score = sqlite3_column_double(st, 3),
-			.hint = (const char *)sqlite3_column_text(st, 4),
+			.repo = (const char *)db_column_text(st, 1),
+			.base = (const char *)db_column_text(st, 2),
+			.score = db_column_double(st, 3),
+			.hint = (const char *)db_column_text(st, 4),
 		};
 
-		rc = fn(payload, sqlite3_column_int64(st, 0), &m);
+		rc = fn(payload, db_column_int64(st, 0), &m);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }

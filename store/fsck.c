@@ -32,7 +32,7 @@ struct fsck {
 	store_progress_fn progress;
 	void *progress_payload;
 	uint64_t total;
-	sqlite3_stmt *blocks, *segs, *obj, *mark, *seen;
+	struct db_stmt *blocks, *segs, *obj, *mark, *seen;
 	struct hz_sha256 fsha, osha;
 	XXH3_state_t *fxs;	/* the file's XXH3-128, next to fsha */
 };
@@ -56,12 +56,12 @@ static void problem(struct fsck *k, const char *fmt, ...)
 static int check_packs(struct fsck *k)
 {
 	struct store *s = k->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT name, size FROM packs ORDER BY id");
 
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		uint64_t size = (uint64_t)sqlite3_column_int64(st, 1);
+	while (!rc && db_step(st) == DB_ROW) {
+		const char *name = (const char *)db_column_text(st, 0);
+		uint64_t size = (uint64_t)db_column_int64(st, 1);
 		char *path = pack_path(s, name);
 		uint8_t hdr[PACK_HDR];
 		struct stat sb;
@@ -84,14 +84,14 @@ static int check_packs(struct fsck *k)
 			close(fd);
 		free(path);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 /* Every delta block names a base block that exists and is not a delta. */
 static int check_bases(struct fsck *k)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(k->s, &st,
 			    "SELECT b.object_id, b.raw_off, b.base_object_id, b.base_raw_off FROM blocks b"
 			    " LEFT JOIN blocks bb ON bb.object_id = b.base_object_id AND"
@@ -101,12 +101,12 @@ static int check_bases(struct fsck *k)
 			    " LEFT JOIN objects o ON o.id = b.base_object_id WHERE b.base_raw_off = -1"
 			    " AND (o.id IS NULL OR o.base_object_id IS NOT NULL)");
 
-	while (!rc && sqlite3_step(st) == SQLITE_ROW)
+	while (!rc && db_step(st) == DB_ROW)
 		problem(k, "object %lld: the delta block at %lld names base block %lld@%lld,"
 			" which is missing or itself a delta",
-			(long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
-			(long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3));
-	sqlite3_finalize(st);
+			(long long)db_column_int64(st, 0), (long long)db_column_int64(st, 1),
+			(long long)db_column_int64(st, 2), (long long)db_column_int64(st, 3));
+	db_finalize(st);
 	return rc;
 }
 
@@ -116,16 +116,16 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 			const uint8_t *expect, struct hz_sha256 *fsha)
 {
 	struct store *s = k->s;
-	sqlite3_stmt *st = k->blocks;
+	struct db_stmt *st = k->blocks;
 	uint64_t pos = 0;
 	uint8_t d[HZ_SHA256_LEN], *vbase = NULL;
 	size_t vlen = 0;
 	int damaged = 0, step, vdt = 0;
 
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, obj);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t raw_off = (uint64_t)sqlite3_column_int64(st, 0);
+	db_reset(st);
+	db_bind_int64(st, 1, obj);
+	while ((step = db_step(st)) == DB_ROW) {
+		uint64_t raw_off = (uint64_t)db_column_int64(st, 0);
 		struct blk_ref ref;
 		size_t got;
 
@@ -169,9 +169,9 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 		if (k->progress)
 			k->progress(k->progress_payload, k->res->bytes_checked, k->total);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	free(vbase);
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
+	if (step != DB_ROW && step != DB_DONE)
 		return db_error(s, "cannot read blocks");
 	hz_sha256_final(&k->osha, d);
 	if (!damaged && pos != osize) {
@@ -187,14 +187,14 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 	if (damaged)
 		k->res->objects_damaged++;
 	/* remember the verdict so that shared objects are decoded once */
-	sqlite3_reset(k->mark);
-	sqlite3_bind_int64(k->mark, 1, obj);
-	sqlite3_bind_int(k->mark, 2, damaged);
-	if (sqlite3_step(k->mark) != SQLITE_DONE) {
-		sqlite3_reset(k->mark);
+	db_reset(k->mark);
+	db_bind_int64(k->mark, 1, obj);
+	db_bind_int(k->mark, 2, damaged);
+	if (db_step(k->mark) != DB_DONE) {
+		db_reset(k->mark);
 		return db_error(s, "cannot record fsck state");
 	}
-	sqlite3_reset(k->mark);
+	db_reset(k->mark);
 	return damaged;
 }
 
@@ -203,57 +203,57 @@ static int seen(struct fsck *k, int64_t obj)
 {
 	int v = -1;
 
-	sqlite3_reset(k->seen);
-	sqlite3_bind_int64(k->seen, 1, obj);
-	if (sqlite3_step(k->seen) == SQLITE_ROW)
-		v = sqlite3_column_int(k->seen, 0);
-	sqlite3_reset(k->seen);
+	db_reset(k->seen);
+	db_bind_int64(k->seen, 1, obj);
+	if (db_step(k->seen) == DB_ROW)
+		v = db_column_int(k->seen, 0);
+	db_reset(k->seen);
 	return v;
 }
 
 static void report_file(struct fsck *k, int64_t file_id, const char *why)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 
 	if (db_prepare(k->s, &st, "SELECT r.name, v.commit_id, f.path FROM revision_files f"
 				  " JOIN revisions v ON v.id = f.revision_id"
 				  " JOIN repos r ON r.id = v.repo_id WHERE f.file_id = ?"
 				  " ORDER BY r.name, v.id, f.path"))
 		return;
-	sqlite3_bind_int64(st, 1, file_id);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		problem(k, "damaged: %s@%s:%s (%s)", sqlite3_column_text(st, 0),
-			sqlite3_column_text(st, 1), sqlite3_column_text(st, 2), why);
-	sqlite3_finalize(st);
+	db_bind_int64(st, 1, file_id);
+	while (db_step(st) == DB_ROW)
+		problem(k, "damaged: %s@%s:%s (%s)", db_column_text(st, 0),
+			db_column_text(st, 1), db_column_text(st, 2), why);
+	db_finalize(st);
 }
 
 /* xxh: the file's XXH3-128 (16 bytes), or NULL if not recorded */
 static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint8_t *sha,
 		      const uint8_t *xxh)
 {
-	sqlite3_stmt *st = k->segs;
+	struct db_stmt *st = k->segs;
 	uint64_t pos = 0;
 	const char *why = NULL;
 	int rc = 0, step;
 	bool hashed = true;
 
 	XXH3_128bits_reset(k->fxs);
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, file_id);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t off = (uint64_t)sqlite3_column_int64(st, 0);
-		uint64_t len = (uint64_t)sqlite3_column_int64(st, 1);
-		int64_t obj = sqlite3_column_int64(st, 2);
-		uint64_t osize = (uint64_t)sqlite3_column_int64(st, 3);
+	db_reset(st);
+	db_bind_int64(st, 1, file_id);
+	while ((step = db_step(st)) == DB_ROW) {
+		uint64_t off = (uint64_t)db_column_int64(st, 0);
+		uint64_t len = (uint64_t)db_column_int64(st, 1);
+		int64_t obj = db_column_int64(st, 2);
+		uint64_t osize = (uint64_t)db_column_int64(st, 3);
 		int v;
 
-		if (off != pos || len != osize || sqlite3_column_bytes(st, 4) != HZ_SHA256_LEN) {
+		if (off != pos || len != osize || db_column_bytes(st, 4) != HZ_SHA256_LEN) {
 			why = "index segments do not tile the file";
 			break;
 		}
 		v = seen(k, obj);
 		if (v < 0) {
-			v = check_object(k, obj, osize, sqlite3_column_blob(st, 4),
+			v = check_object(k, obj, osize, db_column_blob(st, 4),
 					 hashed ? &k->fsha : NULL);
 			if (v < 0) {
 				rc = v;
@@ -264,7 +264,7 @@ static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint
 			 * its bytes */
 			struct store_fsck_result save = *k->res;
 
-			v = check_object(k, obj, osize, sqlite3_column_blob(st, 4), &k->fsha);
+			v = check_object(k, obj, osize, db_column_blob(st, 4), &k->fsha);
 			k->res->objects_checked = save.objects_checked;
 			k->res->objects_damaged = save.objects_damaged;
 			if (v < 0) {
@@ -278,8 +278,8 @@ static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint
 		}
 		pos = off + len;
 	}
-	sqlite3_reset(st);
-	if (!rc && step != SQLITE_ROW && step != SQLITE_DONE)
+	db_reset(st);
+	if (!rc && step != DB_ROW && step != DB_DONE)
 		rc = db_error(k->s, "cannot read segments");
 	if (!rc && !why && pos != size)
 		why = "index segments do not cover the file";
@@ -313,7 +313,7 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 {
 	struct fsck k = { .s = s, .res = out, .report = report, .payload = payload,
 			  .progress = progress, .progress_payload = progress_payload };
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -338,12 +338,12 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	if (!rc)
 		rc = db_prepare(s, &k.seen, "SELECT damaged FROM fsck_seen WHERE object_id = ?");
 	if (!rc) {
-		sqlite3_stmt *q = NULL;
+		struct db_stmt *q = NULL;
 
 		rc = db_prepare(s, &q, "SELECT coalesce(sum(size), 0) FROM files");
-		if (!rc && sqlite3_step(q) == SQLITE_ROW)
-			k.total = (uint64_t)sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
+		if (!rc && db_step(q) == DB_ROW)
+			k.total = (uint64_t)db_column_int64(q, 0);
+		db_finalize(q);
 	}
 	if (!rc)
 		rc = check_packs(&k);
@@ -351,51 +351,51 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 		rc = check_bases(&k);
 	if (!rc)
 		rc = db_prepare(s, &st, "SELECT id, size, sha256, xxh128 FROM files ORDER BY id");
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-		int xnull = sqlite3_column_type(st, 3) == SQLITE_NULL;
+	while (!rc && db_step(st) == DB_ROW) {
+		int xnull = db_column_type(st, 3) == DB_NULL;
 
-		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+		if (db_column_bytes(st, 2) != HZ_SHA256_LEN) {
 			problem(&k, "file %lld: bad sha256 in the index",
-				(long long)sqlite3_column_int64(st, 0));
+				(long long)db_column_int64(st, 0));
 			continue;
 		}
-		if (!xnull && sqlite3_column_bytes(st, 3) != 16) {
+		if (!xnull && db_column_bytes(st, 3) != 16) {
 			problem(&k, "file %lld: bad xxh128 in the index",
-				(long long)sqlite3_column_int64(st, 0));
+				(long long)db_column_int64(st, 0));
 			continue;
 		}
-		rc = check_file(&k, sqlite3_column_int64(st, 0),
-				(uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
-				xnull ? NULL : sqlite3_column_blob(st, 3));
+		rc = check_file(&k, db_column_int64(st, 0),
+				(uint64_t)db_column_int64(st, 1), db_column_blob(st, 2),
+				xnull ? NULL : db_column_blob(st, 3));
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	st = NULL;
 	/* objects no file holds (tensor rows only, e.g. empty tensors) */
 	if (!rc)
 		rc = db_prepare(s, &st, "SELECT id, size, sha256 FROM objects WHERE id NOT IN"
 					" (SELECT object_id FROM fsck_seen)");
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		int v;
 
-		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+		if (db_column_bytes(st, 2) != HZ_SHA256_LEN) {
 			problem(&k, "object %lld: bad sha256 in the index",
-				(long long)sqlite3_column_int64(st, 0));
+				(long long)db_column_int64(st, 0));
 			continue;
 		}
-		v = check_object(&k, sqlite3_column_int64(st, 0),
-				 (uint64_t)sqlite3_column_int64(st, 1), sqlite3_column_blob(st, 2),
+		v = check_object(&k, db_column_int64(st, 0),
+				 (uint64_t)db_column_int64(st, 1), db_column_blob(st, 2),
 				 NULL);
 		if (v < 0)
 			rc = v;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	/* the accounting: its cache, and its sums against the index */
 	if (!rc)
 		rc = stats_check(s, report, payload, &out->problems);
-	sqlite3_finalize(k.blocks);
-	sqlite3_finalize(k.segs);
-	sqlite3_finalize(k.mark);
-	sqlite3_finalize(k.seen);
+	db_finalize(k.blocks);
+	db_finalize(k.segs);
+	db_finalize(k.mark);
+	db_finalize(k.seen);
 	hz_sha256_release(&k.fsha);
 	XXH3_freeState(k.fxs);
 	hz_sha256_release(&k.osha);

@@ -29,7 +29,7 @@
 
 int store_repo_delete(struct store *s, const char *repo)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t id = 0;
 	int rc = store_repo_name_check(repo);
 
@@ -40,10 +40,10 @@ int store_repo_delete(struct store *s, const char *repo)
 		return rc;
 	rc = db_prepare(s, &st, "SELECT id FROM repos WHERE name = ?");
 	if (!rc) {
-		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			id = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+		db_bind_text(st, 1, repo, -1);
+		if (db_step(st) == DB_ROW)
+			id = db_column_int64(st, 0);
+		db_finalize(st);
 		if (!id)
 			rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
 	}
@@ -72,13 +72,13 @@ int store_repo_delete(struct store *s, const char *repo)
 
 static int count(struct store *s, const char *sql, uint64_t *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, sql);
 
 	if (rc)
 		return rc;
-	*out = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	*out = db_step(st) == DB_ROW ? (uint64_t)db_column_int64(st, 0) : 0;
+	db_finalize(st);
 	return 0;
 }
 
@@ -86,7 +86,7 @@ static int count(struct store *s, const char *sql, uint64_t *out)
  * than ORPHAN_AGE, and stale temporaries in tmp/. */
 static void remove_orphans(struct store *s, struct store_gc_result *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	time_t now = time(NULL);
 	DIR *top, *sub;
 	struct dirent *e, *f;
@@ -110,9 +110,9 @@ static void remove_orphans(struct store *s, struct store_gc_result *out)
 			if (n != 37 || strcmp(f->d_name + 32, ".pack"))
 				continue;
 			snprintf(name, sizeof(name), "%.32s", f->d_name);
-			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-			known = sqlite3_step(st) == SQLITE_ROW;
-			sqlite3_reset(st);
+			db_bind_text(st, 1, name, -1);
+			known = db_step(st) == DB_ROW;
+			db_reset(st);
 			path = hz_path_join(dir, f->d_name);
 			if (!known && path && !stat(path, &sb) && now - sb.st_mtime > ORPHAN_AGE &&
 			    !unlink(path)) {
@@ -127,7 +127,7 @@ static void remove_orphans(struct store *s, struct store_gc_result *out)
 	}
 	if (top)
 		closedir(top);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	top = opendir(s->tmp_dir);
 	while (top && (e = readdir(top))) {
 		char *path;
@@ -148,7 +148,7 @@ static void remove_orphans(struct store *s, struct store_gc_result *out)
 
 int store_gc(struct store *s, struct store_gc_result *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char **dead = NULL;
 	size_t ndead = 0;
 	int rc;
@@ -186,10 +186,10 @@ int store_gc(struct store *s, struct store_gc_result *out)
 	if (!rc)
 		rc = db_prepare(s, &st, "SELECT name, size FROM packs WHERE id NOT IN"
 					" (SELECT DISTINCT pack_id FROM blocks)");
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		char **d = realloc(dead, (ndead + 1) * sizeof(*dead));
 
-		if (!d || !(d[ndead] = hz_strdup((const char *)sqlite3_column_text(st, 0)))) {
+		if (!d || !(d[ndead] = hz_strdup((const char *)db_column_text(st, 0)))) {
 			if (d)
 				dead = d;
 			rc = hz_error_set(HZ_ENOMEM, "out of memory");
@@ -197,9 +197,9 @@ int store_gc(struct store *s, struct store_gc_result *out)
 		}
 		dead = d;
 		ndead++;
-		out->bytes_freed += (uint64_t)sqlite3_column_int64(st, 1);
+		out->bytes_freed += (uint64_t)db_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (!rc)
 		rc = db_exec(s, "DELETE FROM packs WHERE id NOT IN (SELECT DISTINCT pack_id FROM blocks)");
 	if (!rc)

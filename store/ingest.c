@@ -162,20 +162,20 @@ static void progress_add(struct store_ingest *in, uint64_t n)
 		in->progress(in->progress_payload, in->progress_done, 0);
 }
 
-int64_t ingest_lookup_id(struct store_ingest *in, sqlite3_stmt *st,
+int64_t ingest_lookup_id(struct store_ingest *in, struct db_stmt *st,
 			 const uint8_t *sha, int *rc)
 {
 	int64_t id = 0;
 	int step;
 
-	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		id = sqlite3_column_int64(st, 0);
-	else if (step != SQLITE_DONE)
+	db_reset(st);
+	db_bind_blob(st, 1, sha, HZ_SHA256_LEN);
+	step = db_step(st);
+	if (step == DB_ROW)
+		id = db_column_int64(st, 0);
+	else if (step != DB_DONE)
 		*rc = db_error(in->s, "lookup failed");
-	sqlite3_reset(st);
+	db_reset(st);
 	return id;
 }
 
@@ -730,10 +730,10 @@ void store_ingest_free(struct store_ingest *in)
 		free(in->objs.v[i].transform);
 		free(in->objs.v[i].shape);
 	}
-	sqlite3_finalize(in->find_obj);
-	sqlite3_finalize(in->base_stmt);
+	db_finalize(in->find_obj);
+	db_finalize(in->base_stmt);
 	free(in->hint);
-	sqlite3_finalize(in->find_file);
+	db_finalize(in->find_file);
 	hz_sha256_release(&in->file_sha);
 	hz_sha256_release(&in->seg_sha);
 	free(in->tensors.v);
@@ -752,7 +752,7 @@ void store_ingest_free(struct store_ingest *in)
 int store_ingest_add_stored(struct store_ingest *in, const char *path,
 			    const uint8_t sha[HZ_SHA256_LEN], uint64_t size)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct pend_file *f;
 	uint64_t have = 0;
 	int64_t id = 0;
@@ -765,20 +765,20 @@ int store_ingest_add_stored(struct store_ingest *in, const char *path,
 		rc = db_prepare(in->s, &st, "SELECT id, size, format FROM files WHERE sha256 = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
-		id = sqlite3_column_int64(st, 0);
-		have = (uint64_t)sqlite3_column_int64(st, 1);
-		format = sqlite3_column_int(st, 2);
+	db_bind_blob(st, 1, sha, HZ_SHA256_LEN);
+	switch (db_step(st)) {
+	case DB_ROW:
+		id = db_column_int64(st, 0);
+		have = (uint64_t)db_column_int64(st, 1);
+		format = db_column_int(st, 2);
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = hz_error_set(HZ_ENOTFOUND, "no stored file has the sha256 of '%s'", path);
 		break;
 	default:
 		rc = db_error(in->s, "cannot look a file up");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (!rc && size != UINT64_MAX && size != have)
 		rc = hz_error_set(HZ_EINVAL, "'%s': the stored file of that sha256 has %llu bytes,"
 				  " not %llu", path, (unsigned long long)have,

@@ -98,7 +98,7 @@ struct store_ingest {
 	size_t *map;		/* open-addressed sha -> objs index + 1 */
 	size_t map_cap;
 	struct hz_sha256 file_sha, seg_sha;
-	sqlite3_stmt *find_obj, *find_file;
+	struct db_stmt *find_obj, *find_file;
 	/* the stored model this one derives from (family.c) */
 	int base_decided;
 	int saw_model;		/* a safetensors file was added */
@@ -107,7 +107,7 @@ struct store_ingest {
 	char *hint;		/* base_model named by config.json or README.md */
 	int64_t layout_base;	/* an object a tensor was found transposed from */
 	double layout_score;	/* the share of its elements found equal */
-	sqlite3_stmt *base_stmt;
+	struct db_stmt *base_stmt;
 	double started;		/* stats_clock() at begin (the history row) */
 	int source;		/* STORE_SOURCE_*, for the history row */
 };
@@ -122,7 +122,7 @@ int ingest_vec_grow(void **v, size_t *cap, size_t n, size_t elem);
 
 /* The row id of sha in the table st looks up (0 if absent); *rc is set on
  * a database error. */
-int64_t ingest_lookup_id(struct store_ingest *in, sqlite3_stmt *st,
+int64_t ingest_lookup_id(struct store_ingest *in, struct db_stmt *st,
 			 const uint8_t *sha, int *rc);
 
 struct st_file;

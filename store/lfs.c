@@ -28,25 +28,25 @@
 int store_file_exists_by_sha256(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
 				uint64_t *out_size)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT size FROM files WHERE sha256 = ?");
 
 	if (rc)
 		return rc;
-	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
+	db_bind_blob(st, 1, sha, HZ_SHA256_LEN);
+	switch (db_step(st)) {
+	case DB_ROW:
 		if (out_size)
-			*out_size = (uint64_t)sqlite3_column_int64(st, 0);
+			*out_size = (uint64_t)db_column_int64(st, 0);
 		rc = 1;
 		break;
-	case SQLITE_DONE:
+	case DB_DONE:
 		rc = 0;
 		break;
 	default:
 		rc = db_error(s, "cannot look a file up");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -54,7 +54,7 @@ int store_file_repos_each(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
 			  int (*fn)(void *payload, const char *repo, int is_private),
 			  void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st,
 			    "SELECT DISTINCT r.name, r.private FROM files f"
 			    " JOIN revision_files rf ON rf.file_id = f.id"
@@ -65,16 +65,16 @@ int store_file_repos_each(struct store *s, const uint8_t sha[HZ_SHA256_LEN],
 
 	if (rc)
 		return rc;
-	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = fn(payload, (const char *)sqlite3_column_text(st, 0),
-			sqlite3_column_int(st, 1));
+	db_bind_blob(st, 1, sha, HZ_SHA256_LEN);
+	while ((step = db_step(st)) == DB_ROW) {
+		rc = fn(payload, (const char *)db_column_text(st, 0),
+			db_column_int(st, 1));
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = db_error(s, "cannot list the repos of a file");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 

@@ -13,16 +13,16 @@
 
 static int user_version(struct store *s, int *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "PRAGMA user_version");
 
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) != SQLITE_ROW)
+	if (db_step(st) != DB_ROW)
 		rc = db_error(s, "cannot read schema version");
 	else
-		*out = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
+		*out = db_column_int(st, 0);
+	db_finalize(st);
 	return rc;
 }
 

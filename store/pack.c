@@ -38,18 +38,18 @@ void pack_fds_close(struct store *s)
 
 static int pack_name(struct store *s, int64_t pack_id, char *out, size_t n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT name FROM packs WHERE id = ?");
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, pack_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+	db_bind_int64(st, 1, pack_id);
+	if (db_step(st) == DB_ROW)
+		snprintf(out, n, "%s", (const char *)db_column_text(st, 0));
 	else
 		rc = hz_error_set(HZ_ECORRUPT, "index names pack %lld, which has no row",
 				  (long long)pack_id);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -129,7 +129,7 @@ static int block_load(struct store *s, const struct blk_ref *b, uint8_t *out,
 static int base_ref(struct store *s, int64_t obj, uint64_t raw_off, struct blk_ref *out,
 		    int *dtype)
 {
-	sqlite3_stmt *st;
+	struct db_stmt *st;
 	int rc;
 
 	if (!s->base_stmt) {
@@ -141,24 +141,24 @@ static int base_ref(struct store *s, int64_t obj, uint64_t raw_off, struct blk_r
 			return rc;
 	}
 	st = s->base_stmt;
-	sqlite3_bind_int64(st, 1, obj);
-	sqlite3_bind_int64(st, 2, (int64_t)raw_off);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		out->raw_len = (uint32_t)sqlite3_column_int64(st, 0);
-		out->pack_id = sqlite3_column_int64(st, 1);
-		out->pack_off = (uint64_t)sqlite3_column_int64(st, 2);
-		out->enc_len = (uint32_t)sqlite3_column_int64(st, 3);
-		out->checksum = (uint64_t)sqlite3_column_int64(st, 4);
-		out->base_obj = sqlite3_column_int64(st, 6);
+	db_bind_int64(st, 1, obj);
+	db_bind_int64(st, 2, (int64_t)raw_off);
+	if (db_step(st) == DB_ROW) {
+		out->raw_len = (uint32_t)db_column_int64(st, 0);
+		out->pack_id = db_column_int64(st, 1);
+		out->pack_off = (uint64_t)db_column_int64(st, 2);
+		out->enc_len = (uint32_t)db_column_int64(st, 3);
+		out->checksum = (uint64_t)db_column_int64(st, 4);
+		out->base_obj = db_column_int64(st, 6);
 		out->base_off = 0;
-		*dtype = sqlite3_column_int(st, 5);
+		*dtype = db_column_int(st, 5);
 		rc = out->base_obj ? hz_error_set(HZ_ECORRUPT, "base block of object %lld is "
 						  "itself a delta", (long long)obj) : 0;
 	} else {
 		rc = hz_error_set(HZ_ECORRUPT, "the base block %lld@%llu of a delta block is missing",
 				  (long long)obj, (unsigned long long)raw_off);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return rc;
 }
 
@@ -174,23 +174,23 @@ int pack_object_block(struct store *s, int64_t obj, uint64_t raw_off, uint8_t *o
 int pack_object_block_any(struct store *s, int64_t obj, uint64_t raw_off, size_t *out_len,
 			  int *dtype)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct blk_ref b;
 	int rc = db_prepare(s, &st, "SELECT " BLOCK_COLS ", (SELECT dtype FROM objects WHERE"
 				    " id = ?1) FROM blocks WHERE object_id = ?1 AND raw_off = ?2");
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, obj);
-	sqlite3_bind_int64(st, 2, (int64_t)raw_off);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+	db_bind_int64(st, 1, obj);
+	db_bind_int64(st, 2, (int64_t)raw_off);
+	if (db_step(st) != DB_ROW) {
+		db_finalize(st);
 		return hz_error_set(HZ_ECORRUPT, "object %lld has no block at %llu", (long long)obj,
 				    (unsigned long long)raw_off);
 	}
 	blk_ref_row(&b, st);
-	*dtype = sqlite3_column_int(st, 8);
-	sqlite3_finalize(st);
+	*dtype = db_column_int(st, 8);
+	db_finalize(st);
 	if (b.base_obj && b.base_off == BASE_OFF_TRANSFORM) {
 		uint8_t *v = NULL;
 		size_t vlen = 0;
@@ -234,13 +234,13 @@ int pack_block_read(struct store *s, const struct blk_ref *b, size_t *out_len)
 	return rc;
 }
 
-void blk_ref_row(struct blk_ref *b, sqlite3_stmt *st)
+void blk_ref_row(struct blk_ref *b, struct db_stmt *st)
 {
-	b->raw_len = (uint32_t)sqlite3_column_int64(st, 1);
-	b->pack_id = sqlite3_column_int64(st, 2);
-	b->pack_off = (uint64_t)sqlite3_column_int64(st, 3);
-	b->enc_len = (uint32_t)sqlite3_column_int64(st, 4);
-	b->checksum = (uint64_t)sqlite3_column_int64(st, 5);
-	b->base_obj = sqlite3_column_int64(st, 6);
-	b->base_off = (uint64_t)sqlite3_column_int64(st, 7);
+	b->raw_len = (uint32_t)db_column_int64(st, 1);
+	b->pack_id = db_column_int64(st, 2);
+	b->pack_off = (uint64_t)db_column_int64(st, 3);
+	b->enc_len = (uint32_t)db_column_int64(st, 4);
+	b->checksum = (uint64_t)db_column_int64(st, 5);
+	b->base_obj = db_column_int64(st, 6);
+	b->base_off = (uint64_t)db_column_int64(st, 7);
 }

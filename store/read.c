@@ -26,20 +26,20 @@ struct store_file {
 	uint8_t sha[HZ_SHA256_LEN];
 	uint8_t xxh[16];	/* files.xxh128, if has_xxh */
 	int has_xxh;
-	sqlite3_stmt *segs, *blocks;
+	struct db_stmt *segs, *blocks;
 };
 
 /* Reads files.xxh128 from column col of st into f (NULL: not recorded). */
-static int file_xxh(struct store_file *f, sqlite3_stmt *st, int col)
+static int file_xxh(struct store_file *f, struct db_stmt *st, int col)
 {
-	int n = sqlite3_column_bytes(st, col);
+	int n = db_column_bytes(st, col);
 
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+	if (db_column_type(st, col) == DB_NULL)
 		return 0;
 	if (n != (int)sizeof(f->xxh))
 		return hz_error_set(HZ_ECORRUPT, "index row of file %lld has a bad xxh128",
 				    (long long)f->file_id);
-	memcpy(f->xxh, sqlite3_column_blob(st, col), sizeof(f->xxh));
+	memcpy(f->xxh, db_column_blob(st, col), sizeof(f->xxh));
 	f->has_xxh = 1;
 	return 0;
 }
@@ -55,7 +55,7 @@ static bool is_hex(const char *p, size_t n)
 /* Fills out from a revisions row id. */
 static int revision_fill(struct store *s, struct store_revision *out, int64_t rev)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st,
 			    "SELECT v.commit_id, v.created_at, count(f.path),"
 			    " coalesce(sum(fl.size), 0) FROM revisions v"
@@ -64,24 +64,24 @@ static int revision_fill(struct store *s, struct store_revision *out, int64_t re
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, rev);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	db_bind_int64(st, 1, rev);
+	if (db_step(st) == DB_ROW) {
 		snprintf(out->commit, sizeof(out->commit), "%s",
-			 (const char *)sqlite3_column_text(st, 0));
-		out->created_at = sqlite3_column_int64(st, 1);
-		out->nfiles = (uint64_t)sqlite3_column_int64(st, 2);
-		out->size = (uint64_t)sqlite3_column_int64(st, 3);
+			 (const char *)db_column_text(st, 0));
+		out->created_at = db_column_int64(st, 1);
+		out->nfiles = (uint64_t)db_column_int64(st, 2);
+		out->size = (uint64_t)db_column_int64(st, 3);
 	} else {
 		rc = db_error(s, "cannot read revision");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 /* Resolves repo@rev to a revisions row id. */
 static int resolve_id(struct store *s, int64_t *out, const char *repo, const char *rev)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t repo_id = 0;
 	size_t n;
 	int rc;
@@ -94,10 +94,10 @@ static int resolve_id(struct store *s, int64_t *out, const char *repo, const cha
 	rc = db_prepare(s, &st, "SELECT id FROM repos WHERE name = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		repo_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_bind_text(st, 1, repo, -1);
+	if (db_step(st) == DB_ROW)
+		repo_id = db_column_int64(st, 0);
+	db_finalize(st);
 	if (!repo_id)
 		return hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
 
@@ -105,14 +105,14 @@ static int resolve_id(struct store *s, int64_t *out, const char *repo, const cha
 	rc = db_prepare(s, &st, "SELECT revision_id FROM refs WHERE repo_id = ? AND name = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, repo_id);
-	sqlite3_bind_text(st, 2, rev, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*out = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+	db_bind_int64(st, 1, repo_id);
+	db_bind_text(st, 2, rev, -1);
+	if (db_step(st) == DB_ROW) {
+		*out = db_column_int64(st, 0);
+		db_finalize(st);
 		return 0;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 
 	n = strlen(rev);
 	if (n >= 7 && n <= 40 && is_hex(rev, n)) {
@@ -125,14 +125,14 @@ static int resolve_id(struct store *s, int64_t *out, const char *repo, const cha
 					" AND commit_id >= ? AND commit_id < ? LIMIT 2");
 		if (rc)
 			return rc;
-		sqlite3_bind_int64(st, 1, repo_id);
-		sqlite3_bind_text(st, 2, rev, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			*out = sqlite3_column_int64(st, 0);
+		db_bind_int64(st, 1, repo_id);
+		db_bind_text(st, 2, rev, -1);
+		db_bind_text(st, 3, hi, -1);
+		while (db_step(st) == DB_ROW) {
+			*out = db_column_int64(st, 0);
 			matches++;
 		}
-		sqlite3_finalize(st);
+		db_finalize(st);
 		if (matches == 1)
 			return 0;
 		if (matches > 1)
@@ -155,24 +155,24 @@ int store_repos_each(struct store *s,
 			       const struct store_revision *head),
 		     void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st,
 			    "SELECT r.name, f.revision_id FROM repos r LEFT JOIN refs f"
 			    " ON f.repo_id = r.id AND f.name = 'main' ORDER BY r.name");
 
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && db_step(st) == DB_ROW) {
 		struct store_revision head;
 		struct store_revision *hp = NULL;
 
 		memset(&head, 0, sizeof(head));
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-			rc = revision_fill(s, &head, sqlite3_column_int64(st, 1));
+		if (db_column_type(st, 1) != DB_NULL) {
+			rc = revision_fill(s, &head, db_column_int64(st, 1));
 			hp = &head;
 		}
 		if (!rc)
-			rc = fn(payload, (const char *)sqlite3_column_text(st, 0), hp);
+			rc = fn(payload, (const char *)db_column_text(st, 0), hp);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -180,7 +180,7 @@ int store_files_each(struct store *s, const char *repo, const char *rev,
 		     int (*fn)(void *payload, const struct store_entry *e),
 		     void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t id;
 	int rc = resolve_id(s, &id, repo, rev);
 
@@ -191,21 +191,21 @@ int store_files_each(struct store *s, const char *repo, const char *rev,
 				" ORDER BY f.path");
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+	db_bind_int64(st, 1, id);
+	while (!rc && db_step(st) == DB_ROW) {
 		struct store_entry e;
 
-		e.path = (const char *)sqlite3_column_text(st, 0);
-		e.size = (uint64_t)sqlite3_column_int64(st, 1);
-		if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+		e.path = (const char *)db_column_text(st, 0);
+		e.size = (uint64_t)db_column_int64(st, 1);
+		if (db_column_bytes(st, 2) != HZ_SHA256_LEN) {
 			rc = hz_error_set(HZ_ECORRUPT, "index row of '%s' has a bad sha256", e.path);
 			break;
 		}
-		memcpy(e.sha256, sqlite3_column_blob(st, 2), HZ_SHA256_LEN);
-		e.format = sqlite3_column_int(st, 3);
+		memcpy(e.sha256, db_column_blob(st, 2), HZ_SHA256_LEN);
+		e.format = db_column_int(st, 3);
 		rc = fn(payload, &e);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -215,7 +215,7 @@ int store_file_open_by_sha256(struct store_file **out, struct store *s,
 			      const uint8_t sha[HZ_SHA256_LEN])
 {
 	struct store_file *f;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc;
 
 	*out = NULL;
@@ -224,20 +224,20 @@ int store_file_open_by_sha256(struct store_file **out, struct store *s,
 		return rc;
 	f = calloc(1, sizeof(*f));
 	if (!f) {
-		sqlite3_finalize(st);
+		db_finalize(st);
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	}
 	f->s = s;
-	sqlite3_bind_blob(st, 1, sha, HZ_SHA256_LEN, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	db_bind_blob(st, 1, sha, HZ_SHA256_LEN);
+	if (db_step(st) != DB_ROW) {
 		rc = hz_error_set(HZ_ENOTFOUND, "no stored file has that sha256");
 	} else {
-		f->file_id = sqlite3_column_int64(st, 0);
-		f->size = (uint64_t)sqlite3_column_int64(st, 1);
+		f->file_id = db_column_int64(st, 0);
+		f->size = (uint64_t)db_column_int64(st, 1);
 		memcpy(f->sha, sha, HZ_SHA256_LEN);
 		rc = file_xxh(f, st, 2);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return file_prepare(out, f, rc);
 }
 
@@ -245,7 +245,7 @@ int store_file_open(struct store_file **out, struct store *s, const char *repo,
 		    const char *rev, const char *path)
 {
 	struct store_file *f;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int64_t id;
 	int rc;
 
@@ -260,24 +260,24 @@ int store_file_open(struct store_file **out, struct store *s, const char *repo,
 		return rc;
 	f = calloc(1, sizeof(*f));
 	if (!f) {
-		sqlite3_finalize(st);
+		db_finalize(st);
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	}
 	f->s = s;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	db_bind_int64(st, 1, id);
+	db_bind_text(st, 2, path, -1);
+	if (db_step(st) != DB_ROW) {
 		rc = hz_error_set(HZ_ENOTFOUND, "no file '%s' in '%s@%s'", path, repo,
 				  rev ? rev : "main");
-	} else if (sqlite3_column_bytes(st, 2) != HZ_SHA256_LEN) {
+	} else if (db_column_bytes(st, 2) != HZ_SHA256_LEN) {
 		rc = hz_error_set(HZ_ECORRUPT, "index row of '%s' has a bad sha256", path);
 	} else {
-		f->file_id = sqlite3_column_int64(st, 0);
-		f->size = (uint64_t)sqlite3_column_int64(st, 1);
-		memcpy(f->sha, sqlite3_column_blob(st, 2), HZ_SHA256_LEN);
+		f->file_id = db_column_int64(st, 0);
+		f->size = (uint64_t)db_column_int64(st, 1);
+		memcpy(f->sha, db_column_blob(st, 2), HZ_SHA256_LEN);
 		rc = file_xxh(f, st, 3);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return file_prepare(out, f, rc);
 }
 
@@ -401,19 +401,19 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 		       void *payload)
 {
 	struct store *s = f->s;
-	sqlite3_stmt *st = f->blocks;
+	struct db_stmt *st = f->blocks;
 	uint64_t pos = off, end = off + len;
 	uint8_t *vbase = NULL; /* a transposed base, materialised once */
 	size_t vlen = 0;
 	int rc = 0, step, vdt = 0;
 
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, obj);
-	sqlite3_bind_int64(st, 2, (int64_t)off);
-	sqlite3_bind_int64(st, 3, (int64_t)end);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t raw_off = (uint64_t)sqlite3_column_int64(st, 0);
-		uint32_t raw_len = (uint32_t)sqlite3_column_int64(st, 1);
+	db_reset(st);
+	db_bind_int64(st, 1, obj);
+	db_bind_int64(st, 2, (int64_t)off);
+	db_bind_int64(st, 3, (int64_t)end);
+	while ((step = db_step(st)) == DB_ROW) {
+		uint64_t raw_off = (uint64_t)db_column_int64(st, 0);
+		uint32_t raw_len = (uint32_t)db_column_int64(st, 1);
 		struct blk_ref ref;
 		size_t got, a, b;
 
@@ -450,13 +450,13 @@ static int object_read(struct store_file *f, int64_t obj, uint64_t osize, uint64
 		if (pos >= end)
 			break;
 	}
-	if (!rc && step != SQLITE_ROW && step != SQLITE_DONE)
+	if (!rc && step != DB_ROW && step != DB_DONE)
 		rc = db_error(s, "cannot read blocks");
 	if (!rc && pos < end)
 		rc = hz_error_set(HZ_ECORRUPT, "object %lld (%llu bytes): blocks missing from offset %llu",
 				  (long long)obj, (unsigned long long)osize,
 				  (unsigned long long)pos);
-	sqlite3_reset(st);
+	db_reset(st);
 	free(vbase);
 	return rc;
 }
@@ -465,7 +465,7 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		    store_write_fn fn, void *payload)
 {
 	struct store_file_check *chkp = NULL;
-	sqlite3_stmt *st = f->segs;
+	struct db_stmt *st = f->segs;
 	uint64_t pos = off, end;
 	int rc = 0, step;
 
@@ -479,13 +479,13 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		if (rc)
 			return rc;
 	}
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, f->file_id);
-	sqlite3_bind_int64(st, 2, (int64_t)off);
-	sqlite3_bind_int64(st, 3, (int64_t)end);
-	while (pos < end && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t seg_off = (uint64_t)sqlite3_column_int64(st, 0);
-		uint64_t seg_len = (uint64_t)sqlite3_column_int64(st, 1);
+	db_reset(st);
+	db_bind_int64(st, 1, f->file_id);
+	db_bind_int64(st, 2, (int64_t)off);
+	db_bind_int64(st, 3, (int64_t)end);
+	while (pos < end && (step = db_step(st)) == DB_ROW) {
+		uint64_t seg_off = (uint64_t)db_column_int64(st, 0);
+		uint64_t seg_len = (uint64_t)db_column_int64(st, 1);
 		uint64_t a, b;
 
 		if (seg_off > pos || seg_off + seg_len <= pos) {
@@ -495,13 +495,13 @@ int store_file_read(struct store_file *f, uint64_t off, uint64_t len,
 		}
 		a = pos - seg_off;
 		b = end - seg_off < seg_len ? end - seg_off : seg_len;
-		rc = object_read(f, sqlite3_column_int64(st, 2), seg_len, a, b - a, chkp, fn,
+		rc = object_read(f, db_column_int64(st, 2), seg_len, a, b - a, chkp, fn,
 				 payload);
 		if (rc)
 			break;
 		pos = seg_off + b;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!rc && pos < end)
 		rc = hz_error_set(HZ_ECORRUPT, "file %lld: no segment covers offset %llu",
 				  (long long)f->file_id, (unsigned long long)pos);
@@ -516,7 +516,7 @@ void store_file_free(struct store_file *f)
 {
 	if (!f)
 		return;
-	sqlite3_finalize(f->segs);
-	sqlite3_finalize(f->blocks);
+	db_finalize(f->segs);
+	db_finalize(f->blocks);
 	free(f);
 }

@@ -20,7 +20,7 @@ static const char *type_name(int type)
 
 int store_repo_create(struct store *s, const char *repo, int type, int is_private)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = store_repo_name_check(repo);
 
 	if (rc)
@@ -31,23 +31,23 @@ int store_repo_create(struct store *s, const char *repo, int type, int is_privat
 				" VALUES (?,?,?,?)");
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, hz_now());
-	sqlite3_bind_int(st, 3, !!is_private);
-	sqlite3_bind_text(st, 4, type_name(type), -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT)
+	db_bind_text(st, 1, repo, -1);
+	db_bind_int64(st, 2, hz_now());
+	db_bind_int(st, 3, !!is_private);
+	db_bind_text(st, 4, type_name(type), -1);
+	if (db_step(st) != DB_DONE) {
+		if (db_errcode(s) == DB_CONSTRAINT)
 			rc = hz_error_set(HZ_EEXISTS, "repo '%s' exists", repo);
 		else
 			rc = db_error(s, "cannot create repo");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 int store_repo_info(struct store *s, struct store_repo_info *out, const char *repo)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = store_repo_name_check(repo);
 
 	if (rc)
@@ -55,36 +55,36 @@ int store_repo_info(struct store *s, struct store_repo_info *out, const char *re
 	rc = db_prepare(s, &st, "SELECT type, private, created_at FROM repos WHERE name = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
+	db_bind_text(st, 1, repo, -1);
+	if (db_step(st) == DB_ROW) {
+		const char *t = (const char *)db_column_text(st, 0);
 
 		out->type = t && !strcmp(t, "dataset") ? STORE_REPO_DATASET : STORE_REPO_MODEL;
-		out->is_private = sqlite3_column_int(st, 1);
-		out->created_at = sqlite3_column_int64(st, 2);
+		out->is_private = db_column_int(st, 1);
+		out->created_at = db_column_int64(st, 2);
 	} else {
 		rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 int store_repo_set_private(struct store *s, const char *repo, int is_private)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = store_repo_name_check(repo);
 
 	if (!rc)
 		rc = db_prepare(s, &st, "UPDATE repos SET private = ? WHERE name = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_int(st, 1, !!is_private);
-	sqlite3_bind_text(st, 2, repo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	db_bind_int(st, 1, !!is_private);
+	db_bind_text(st, 2, repo, -1);
+	if (db_step(st) != DB_DONE)
 		rc = db_error(s, "cannot update repo");
-	else if (!sqlite3_changes(s->db))
+	else if (!db_changes(s))
 		rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -94,8 +94,8 @@ int store_revisions_each(struct store *s, const char *repo,
 			 void *payload)
 {
 	struct store_repo_info info;
-	sqlite3_stmt *st = NULL;
-	int rc = store_repo_info(s, &info, repo), step = SQLITE_DONE;
+	struct db_stmt *st = NULL;
+	int rc = store_repo_info(s, &info, repo), step = DB_DONE;
 
 	if (!rc)
 		rc = db_prepare(s, &st,
@@ -107,20 +107,20 @@ int store_revisions_each(struct store *s, const char *repo,
 				" WHERE r.name = ? ORDER BY v.id DESC");
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	db_bind_text(st, 1, repo, -1);
+	while (!rc && (step = db_step(st)) == DB_ROW) {
 		struct store_revision r;
 
 		memset(&r, 0, sizeof(r));
-		snprintf(r.commit, sizeof(r.commit), "%s", (const char *)sqlite3_column_text(st, 0));
-		r.created_at = sqlite3_column_int64(st, 1);
-		r.nfiles = (uint64_t)sqlite3_column_int64(st, 3);
-		r.size = (uint64_t)sqlite3_column_int64(st, 4);
-		rc = fn(payload, &r, (const char *)sqlite3_column_text(st, 2));
+		snprintf(r.commit, sizeof(r.commit), "%s", (const char *)db_column_text(st, 0));
+		r.created_at = db_column_int64(st, 1);
+		r.nfiles = (uint64_t)db_column_int64(st, 3);
+		r.size = (uint64_t)db_column_int64(st, 4);
+		rc = fn(payload, &r, (const char *)db_column_text(st, 2));
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != DB_DONE)
 		rc = db_error(s, "cannot list revisions");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -128,22 +128,22 @@ int store_refs_each(struct store *s, const char *repo,
 		    int (*fn)(void *payload, const char *name, const char *commit),
 		    void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT f.name, v.commit_id FROM refs f"
 				    " JOIN repos r ON r.id = f.repo_id"
 				    " JOIN revisions v ON v.id = f.revision_id"
 				    " WHERE r.name = ? ORDER BY f.name");
-	int step = SQLITE_DONE;
+	int step = DB_DONE;
 
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(payload, (const char *)sqlite3_column_text(st, 0),
-			(const char *)sqlite3_column_text(st, 1));
-	if (!rc && step != SQLITE_DONE)
+	db_bind_text(st, 1, repo, -1);
+	while (!rc && (step = db_step(st)) == DB_ROW)
+		rc = fn(payload, (const char *)db_column_text(st, 0),
+			(const char *)db_column_text(st, 1));
+	if (!rc && step != DB_DONE)
 		rc = db_error(s, "cannot list branches");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 

@@ -25,18 +25,18 @@
 	" x.delta_bytes, %s, x.files, x.unique_files, x.tensors, x.unique_tensors"
 #define ACCT_NCOLS 10
 
-static void acct_row(struct store_acct *a, sqlite3_stmt *st, int col)
+static void acct_row(struct store_acct *a, struct db_stmt *st, int col)
 {
-	a->logical_bytes = (uint64_t)sqlite3_column_int64(st, col);
-	a->file_bytes = (uint64_t)sqlite3_column_int64(st, col + 1);
-	a->object_bytes = (uint64_t)sqlite3_column_int64(st, col + 2);
-	a->physical_bytes = (uint64_t)sqlite3_column_int64(st, col + 3);
-	a->delta_bytes = sqlite3_column_int64(st, col + 4);
-	a->revisions = (uint64_t)sqlite3_column_int64(st, col + 5);
-	a->files = (uint64_t)sqlite3_column_int64(st, col + 6);
-	a->unique_files = (uint64_t)sqlite3_column_int64(st, col + 7);
-	a->tensors = (uint64_t)sqlite3_column_int64(st, col + 8);
-	a->unique_tensors = (uint64_t)sqlite3_column_int64(st, col + 9);
+	a->logical_bytes = (uint64_t)db_column_int64(st, col);
+	a->file_bytes = (uint64_t)db_column_int64(st, col + 1);
+	a->object_bytes = (uint64_t)db_column_int64(st, col + 2);
+	a->physical_bytes = (uint64_t)db_column_int64(st, col + 3);
+	a->delta_bytes = db_column_int64(st, col + 4);
+	a->revisions = (uint64_t)db_column_int64(st, col + 5);
+	a->files = (uint64_t)db_column_int64(st, col + 6);
+	a->unique_files = (uint64_t)db_column_int64(st, col + 7);
+	a->tensors = (uint64_t)db_column_int64(st, col + 8);
+	a->unique_tensors = (uint64_t)db_column_int64(st, col + 9);
 }
 
 void store_acct_stages(struct store_stages *out, const struct store_acct *a)
@@ -57,8 +57,8 @@ static const char *tbl(const struct store_acct_view *v, const char *name, char *
 
 static void end_read(struct store *s)
 {
-	if (!sqlite3_get_autocommit(s->db))
-		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	if (db_in_tx(s))
+		db_commit(s);
 }
 
 int store_acct_begin(struct store_acct_view *out, struct store *s)
@@ -68,7 +68,7 @@ int store_acct_begin(struct store_acct_view *out, struct store *s)
 
 	memset(out, 0, sizeof(*out));
 	out->s = s;
-	rc = db_exec(s, "BEGIN"); /* one snapshot for the whole view */
+	rc = db_begin_read(s); /* one snapshot for the whole view */
 	if (rc)
 		return rc;
 	rc = stats_state(s, &out->generation, &cached, &at);
@@ -114,7 +114,7 @@ static uint64_t file_size(const char *dir, const char *name)
 int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out)
 {
 	struct store *s = v->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char sql[1024], t[32];
 	int rc;
 
@@ -126,13 +126,13 @@ int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out)
 	rc = db_prepare(s, &st, sql);
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if (db_step(st) == DB_ROW) {
 		acct_row(&out->a, st, 0);
-		out->repos = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS);
-		out->families = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 1);
-		out->objects = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 2);
-		out->packs = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 3);
-		out->pack_bytes = (uint64_t)sqlite3_column_int64(st, ACCT_NCOLS + 4);
+		out->repos = (uint64_t)db_column_int64(st, ACCT_NCOLS);
+		out->families = (uint64_t)db_column_int64(st, ACCT_NCOLS + 1);
+		out->objects = (uint64_t)db_column_int64(st, ACCT_NCOLS + 2);
+		out->packs = (uint64_t)db_column_int64(st, ACCT_NCOLS + 3);
+		out->pack_bytes = (uint64_t)db_column_int64(st, ACCT_NCOLS + 4);
 		out->dead_bytes = (int64_t)out->pack_bytes - (int64_t)(PACK_HDR * out->packs) -
 				  (int64_t)out->a.physical_bytes;
 		out->index_bytes = file_size(s->dir, "hubzip.db") +
@@ -140,28 +140,28 @@ int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out)
 	} else {
 		rc = db_error(s, "cannot read the accounting totals");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 static int repo_exists(struct store *s, const char *repo)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT 1 FROM main.repos WHERE name = ?");
 
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	db_bind_text(st, 1, repo, -1);
+	if (db_step(st) != DB_ROW)
 		rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
-static const char *text_or_null(sqlite3_stmt *st, int col)
+static const char *text_or_null(struct db_stmt *st, int col)
 {
-	return sqlite3_column_type(st, col) == SQLITE_NULL
-		       ? NULL : (const char *)sqlite3_column_text(st, col);
+	return db_column_type(st, col) == DB_NULL
+		       ? NULL : (const char *)db_column_text(st, col);
 }
 
 int store_acct_repos_each(struct store_acct_view *v, const char *repo, int64_t family,
@@ -169,7 +169,7 @@ int store_acct_repos_each(struct store_acct_view *v, const char *repo, int64_t f
 			  void *payload)
 {
 	struct store *s = v->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char sql[2048], t[32];
 	size_t n = 0;
 	int rc;
@@ -190,36 +190,36 @@ int store_acct_repos_each(struct store_acct_view *v, const char *repo, int64_t f
 	if (rc)
 		return rc;
 	if (repo)
-		sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+		db_bind_text(st, 1, repo, -1);
 	else
-		sqlite3_bind_null(st, 1);
-	sqlite3_bind_int64(st, 2, family);
+		db_bind_null(st, 1);
+	db_bind_int64(st, 2, family);
 	while (!rc) {
 		struct store_acct_repo r;
-		int step = sqlite3_step(st);
+		int step = db_step(st);
 
-		if (step == SQLITE_DONE)
+		if (step == DB_DONE)
 			break;
-		if (step != SQLITE_ROW) {
+		if (step != DB_ROW) {
 			rc = db_error(s, "cannot read the accounting of repos");
 			break;
 		}
-		r.id = sqlite3_column_int64(st, 0);
-		r.repo = (const char *)sqlite3_column_text(st, 1);
-		r.type = sqlite3_column_int(st, 2) ? STORE_REPO_DATASET : STORE_REPO_MODEL;
-		r.is_private = sqlite3_column_int(st, 3);
-		r.created_at = sqlite3_column_int64(st, 4);
-		r.family = sqlite3_column_int64(st, 5);
+		r.id = db_column_int64(st, 0);
+		r.repo = (const char *)db_column_text(st, 1);
+		r.type = db_column_int(st, 2) ? STORE_REPO_DATASET : STORE_REPO_MODEL;
+		r.is_private = db_column_int(st, 3);
+		r.created_at = db_column_int64(st, 4);
+		r.family = db_column_int64(st, 5);
 		r.base = text_or_null(st, 6);
-		r.base_private = sqlite3_column_int(st, 7);
-		r.score = sqlite3_column_double(st, 8);
+		r.base_private = db_column_int(st, 7);
+		r.score = db_column_double(st, 8);
 		r.hint = text_or_null(st, 9);
-		r.exclusive_bytes = (uint64_t)sqlite3_column_int64(st, 10);
+		r.exclusive_bytes = (uint64_t)db_column_int64(st, 10);
 		acct_row(&r.a, st, 11);
 		rc = fn(payload, &r);
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (!rc && !n && repo)
 		rc = hz_error_set(HZ_ENOTFOUND, "repo '%s' not found", repo);
 	return rc;
@@ -230,7 +230,7 @@ int store_acct_revisions_each(struct store_acct_view *v, const char *repo,
 			      void *payload)
 {
 	struct store *s = v->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char sql[1024], t[32];
 	int rc = repo_exists(s, repo);
 
@@ -244,24 +244,24 @@ int store_acct_revisions_each(struct store_acct_view *v, const char *repo,
 	rc = db_prepare(s, &st, sql);
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, repo, -1, SQLITE_STATIC);
+	db_bind_text(st, 1, repo, -1);
 	while (!rc) {
 		struct store_acct_revision r;
-		int step = sqlite3_step(st);
+		int step = db_step(st);
 
-		if (step == SQLITE_DONE)
+		if (step == DB_DONE)
 			break;
-		if (step != SQLITE_ROW) {
+		if (step != DB_ROW) {
 			rc = db_error(s, "cannot read the accounting of revisions");
 			break;
 		}
-		r.commit = (const char *)sqlite3_column_text(st, 0);
-		r.created_at = sqlite3_column_int64(st, 1);
-		r.message = (const char *)sqlite3_column_text(st, 2);
+		r.commit = (const char *)db_column_text(st, 0);
+		r.created_at = db_column_int64(st, 1);
+		r.message = (const char *)db_column_text(st, 2);
 		acct_row(&r.a, st, 3);
 		rc = fn(payload, &r);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -270,7 +270,7 @@ int store_acct_families_each(struct store_acct_view *v, int64_t family,
 			     void *payload)
 {
 	struct store *s = v->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	char sql[2048], tf[32], tr[32];
 	size_t n = 0;
 	int rc;
@@ -291,26 +291,26 @@ int store_acct_families_each(struct store_acct_view *v, int64_t family,
 	rc = db_prepare(s, &st, sql);
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, family);
+	db_bind_int64(st, 1, family);
 	while (!rc) {
 		struct store_acct_family f;
-		int step = sqlite3_step(st);
+		int step = db_step(st);
 
-		if (step == SQLITE_DONE)
+		if (step == DB_DONE)
 			break;
-		if (step != SQLITE_ROW) {
+		if (step != DB_ROW) {
 			rc = db_error(s, "cannot read the accounting of families");
 			break;
 		}
-		f.id = sqlite3_column_int64(st, 0);
+		f.id = db_column_int64(st, 0);
 		f.root = text_or_null(st, 1);
-		f.root_private = sqlite3_column_int(st, 2);
-		f.members = (uint64_t)sqlite3_column_int64(st, 3);
+		f.root_private = db_column_int(st, 2);
+		f.members = (uint64_t)db_column_int64(st, 3);
 		acct_row(&f.a, st, 4);
 		rc = fn(payload, &f);
 		n++;
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	if (!rc && !n && family)
 		rc = hz_error_set(HZ_ENOTFOUND, "family %lld not found", (long long)family);
 	return rc;

@@ -156,22 +156,22 @@ static const char *const compute_sql[] = {
 
 int stats_state(struct store *s, int64_t *generation, int64_t *cached, int64_t *at)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT generation, cached_generation, computed_at"
 				    " FROM main.stats_state WHERE id = 1");
 
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*generation = sqlite3_column_int64(st, 0);
+	if (db_step(st) == DB_ROW) {
+		*generation = db_column_int64(st, 0);
 		if (cached)
-			*cached = sqlite3_column_int64(st, 1);
+			*cached = db_column_int64(st, 1);
 		if (at)
-			*at = sqlite3_column_int64(st, 2);
+			*at = db_column_int64(st, 2);
 	} else {
 		rc = db_error(s, "cannot read the store generation");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -192,9 +192,7 @@ int stats_persist(struct store *s, int64_t generation, int64_t now)
 
 	/* a reader does not wait for a writer to cache: if the index is busy
 	 * (an ingest committing, a gc), the next reader computes again */
-	sqlite3_busy_timeout(s->db, 0);
-	rc = db_begin(s);
-	sqlite3_busy_timeout(s->db, DB_BUSY_TIMEOUT_MS);
+	rc = db_try_begin(s);
 	if (rc)
 		return rc;
 	rc = stats_state(s, &gen, &cached, NULL);
@@ -237,18 +235,18 @@ static void check_problem(struct check *c, const char *line)
 /* Runs sql, which yields one row of integers; NULLs read as 0. */
 static int row_i64(struct store *s, const char *sql, int64_t *out, int n)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, sql);
 
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if (db_step(st) == DB_ROW) {
 		for (int i = 0; i < n; i++)
-			out[i] = sqlite3_column_int64(st, i);
+			out[i] = db_column_int64(st, i);
 	} else {
 		rc = db_error(s, "cannot check the accounting");
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -364,7 +362,7 @@ int stats_check(struct store *s, void (*report)(void *payload, const char *line)
 {
 	struct check c = { .s = s, .report = report, .payload = payload };
 	int64_t gen = 0, cached = -1;
-	int rc = db_exec(s, "BEGIN");
+	int rc = db_begin_read(s);
 
 	if (rc)
 		return rc;
@@ -375,7 +373,7 @@ int stats_check(struct store *s, void (*report)(void *payload, const char *line)
 		rc = check_cache(&c);
 	if (!rc)
 		rc = check_sums(&c);
-	db_exec(s, "COMMIT");
+	db_commit(s);
 	*problems += c.problems;
 	return rc;
 }

@@ -25,23 +25,23 @@ void store_ingest_set_source(struct store_ingest *in, int source)
 
 int stats_history_mark(struct store *s, int64_t *out)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st, "SELECT coalesce(max(id), 0) FROM objects");
 
 	if (rc)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
+	if (db_step(st) == DB_ROW)
+		*out = db_column_int64(st, 0);
 	else
 		rc = db_error(s, "cannot read the highest object id");
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
 int stats_history_add(struct store_ingest *in, int64_t mark, int64_t now, const char *commit)
 {
 	struct store *s = in->s;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	double secs = stats_clock() - in->started;
 	int rc = db_prepare(s, &st,
 		"INSERT INTO ingest_history(time, repo_id, repo, commit_id, source,"
@@ -54,19 +54,18 @@ int stats_history_add(struct store_ingest *in, int64_t mark, int64_t now, const 
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_text(st, 2, in->repo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, commit, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, in->source == STORE_SOURCE_HTTP ? "http" : "cli", -1,
-			  SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, mark);
-	sqlite3_bind_double(st, 6, secs > 0 ? secs : 0.0);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	db_bind_int64(st, 1, now);
+	db_bind_text(st, 2, in->repo, -1);
+	db_bind_text(st, 3, commit, -1);
+	db_bind_text(st, 4, in->source == STORE_SOURCE_HTTP ? "http" : "cli", -1);
+	db_bind_int64(st, 5, mark);
+	db_bind_double(st, 6, secs > 0 ? secs : 0.0);
+	if (db_step(st) != DB_DONE)
 		rc = db_error(s, "cannot record the ingest history");
-	else if (sqlite3_changes(s->db) != 1)
+	else if (db_changes(s) != 1)
 		rc = hz_error_set(HZ_ERROR, "cannot record the ingest history: no revision %s",
 				  commit);
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }
 
@@ -74,7 +73,7 @@ int store_history_each(struct store *s, int64_t since, int64_t after, size_t lim
 		       int (*fn)(void *payload, const struct store_history_row *row),
 		       void *payload)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc = db_prepare(s, &st,
 		"SELECT h.id, h.time, h.repo, h.commit_id, h.source, h.logical_bytes,"
 		" h.physical_bytes, h.seconds, r.id IS NOT NULL, coalesce(r.private, 0)"
@@ -83,32 +82,32 @@ int store_history_each(struct store *s, int64_t since, int64_t after, size_t lim
 
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, after);
-	sqlite3_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+	db_bind_int64(st, 1, since);
+	db_bind_int64(st, 2, after);
+	db_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
 	while (!rc) {
 		struct store_history_row row;
-		int step = sqlite3_step(st);
+		int step = db_step(st);
 
-		if (step == SQLITE_DONE)
+		if (step == DB_DONE)
 			break;
-		if (step != SQLITE_ROW) {
+		if (step != DB_ROW) {
 			rc = db_error(s, "cannot read the ingest history");
 			break;
 		}
-		row.id = sqlite3_column_int64(st, 0);
-		row.time = sqlite3_column_int64(st, 1);
-		row.repo = (const char *)sqlite3_column_text(st, 2);
-		row.commit = (const char *)sqlite3_column_text(st, 3);
-		row.source = !strcmp((const char *)sqlite3_column_text(st, 4), "http")
+		row.id = db_column_int64(st, 0);
+		row.time = db_column_int64(st, 1);
+		row.repo = (const char *)db_column_text(st, 2);
+		row.commit = (const char *)db_column_text(st, 3);
+		row.source = !strcmp((const char *)db_column_text(st, 4), "http")
 				     ? STORE_SOURCE_HTTP : STORE_SOURCE_CLI;
-		row.logical_bytes = (uint64_t)sqlite3_column_int64(st, 5);
-		row.physical_bytes = (uint64_t)sqlite3_column_int64(st, 6);
-		row.seconds = sqlite3_column_double(st, 7);
-		row.deleted = !sqlite3_column_int(st, 8);
-		row.is_private = sqlite3_column_int(st, 9);
+		row.logical_bytes = (uint64_t)db_column_int64(st, 5);
+		row.physical_bytes = (uint64_t)db_column_int64(st, 6);
+		row.seconds = db_column_double(st, 7);
+		row.deleted = !db_column_int(st, 8);
+		row.is_private = db_column_int(st, 9);
 		rc = fn(payload, &row);
 	}
-	sqlite3_finalize(st);
+	db_finalize(st);
 	return rc;
 }

@@ -62,7 +62,7 @@ int store_open(struct store **out, const char *dir, int create)
 		if (rc)
 			goto fail;
 	}
-	rc = db_open(s, dbpath);
+	rc = db_open(s, dbpath, 1);
 	if (!rc)
 		rc = migrate_apply(s);
 	if (rc)
@@ -81,9 +81,8 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	pack_fds_close(s);
-	sqlite3_finalize(s->base_stmt);
-	if (s->db)
-		sqlite3_close(s->db);
+	db_finalize(s->base_stmt);
+	db_close(s->db);
 	delta_ctx_free(s->dctx);
 	free(s->blk_buf);
 	free(s->raw_buf);

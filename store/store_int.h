@@ -4,11 +4,11 @@
 #ifndef HZ_STORE_INT_H
 #define HZ_STORE_INT_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "common/fs.h"
+#include "store/index.h"
 #include "store/store.h"
 
 struct delta_ctx;
@@ -35,7 +35,7 @@ struct store {
 	char *dir;
 	char *packs_dir;	/* DIR/objects/packs */
 	char *tmp_dir;		/* DIR/objects/tmp */
-	sqlite3 *db;
+	struct db *db;		/* the index (index.h) */
 	int schema_version;
 	struct delta_ctx *dctx;
 	struct pack_fd fds[PACK_FD_CACHE];
@@ -43,20 +43,10 @@ struct store {
 	uint8_t *blk_buf;	/* one encoded block */
 	uint8_t *raw_buf;	/* one decoded block */
 	uint8_t *base_buf;	/* the decoded base of a delta block */
-	sqlite3_stmt *base_stmt;
+	struct db_stmt *base_stmt;
 	uint8_t key[STORE_KEY_LEN];	/* the secret key, once read (lfs.c) */
 	int have_key;
 };
-
-/* db.c: SQLite helpers; each sets the error message from sqlite. */
-#define DB_BUSY_TIMEOUT_MS 30000	/* how long a statement waits for a lock */
-int db_open(struct store *s, const char *path);
-int db_exec(struct store *s, const char *sql);
-int db_prepare(struct store *s, sqlite3_stmt **out, const char *sql);
-int db_error(struct store *s, const char *what);
-int db_begin(struct store *s);		/* BEGIN IMMEDIATE */
-int db_commit(struct store *s);
-void db_rollback(struct store *s);
 
 /* migrate.c */
 int migrate_apply(struct store *s);
@@ -105,7 +95,7 @@ int pack_object_block(struct store *s, int64_t obj, uint64_t raw_off, uint8_t *o
 	"raw_off, raw_len, pack_id, pack_off, enc_len, checksum,"          \
 	" coalesce(base_object_id, 0), coalesce(base_raw_off, 0)"
 /* Fills b from a row selected with BLOCK_COLS. */
-void blk_ref_row(struct blk_ref *b, sqlite3_stmt *st);
+void blk_ref_row(struct blk_ref *b, struct db_stmt *st);
 
 /* pack_write.c: a session's pack files */
 struct pack_out {

@@ -279,7 +279,7 @@ int transform_find(struct store_ingest *in, const uint8_t *data, const struct st
 	double sum = 0, sumsq = 0;
 	uint8_t *base = NULL, *tmp = NULL;
 	size_t best = 0;
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	int rc, tried = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -291,21 +291,21 @@ int transform_find(struct store_ingest *in, const uint8_t *data, const struct st
 				" WHERE nelem = ? AND dtype = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, (int64_t)n);
-	sqlite3_bind_int(st, 2, t->dtype);
+	db_bind_int64(st, 1, (int64_t)n);
+	db_bind_int(st, 2, t->dtype);
 	base = malloc(n * esz);
 	tmp = malloc(n * esz);
 	if (!base || !tmp) {
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto out;
 	}
-	while (tried < TRANSFORM_CANDIDATES && sqlite3_step(st) == SQLITE_ROW) {
+	while (tried < TRANSFORM_CANDIDATES && db_step(st) == DB_ROW) {
 		uint64_t bshape[ST_MAX_DIMS];
-		const char *sh = (const char *)sqlite3_column_text(st, 1);
-		double bsum = sqlite3_column_double(st, 2), bsq = sqlite3_column_double(st, 3);
+		const char *sh = (const char *)db_column_text(st, 1);
+		double bsum = db_column_double(st, 2), bsq = db_column_double(st, 3);
 		int ndim = sh ? parse_shape(sh, bshape) : -1;
 		unsigned perm[ST_MAX_DIMS];
-		int64_t obj = sqlite3_column_int64(st, 0);
+		int64_t obj = db_column_int64(st, 0);
 
 		if (ndim < 0 || fabs(bsq - sumsq) > TOLERANCE * fmax(bsq, sumsq) + 1e-30 ||
 		    fabs(bsum - sum) > TOLERANCE * sqrt(fmax(bsq, sumsq) * (double)n) + 1e-30)
@@ -352,7 +352,7 @@ int transform_find(struct store_ingest *in, const uint8_t *data, const struct st
 		tmp = NULL;
 	}
 out:
-	sqlite3_finalize(st);
+	db_finalize(st);
 	free(base);
 	free(tmp);
 	return rc;
@@ -374,7 +374,7 @@ int transform_json(const struct transform *tr, char **out)
 
 int transform_load(struct store *s, int64_t obj, uint8_t **out, size_t *out_len, int *dtype)
 {
-	sqlite3_stmt *st = NULL;
+	struct db_stmt *st = NULL;
 	struct transform tr = { 0 };
 	uint8_t *base = NULL, *v = NULL;
 	uint64_t size = 0;
@@ -388,19 +388,19 @@ int transform_load(struct store *s, int64_t obj, uint8_t **out, size_t *out_len,
 				" WHERE o.id = ?");
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(st, 1, obj);
-	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_TEXT) {
+	db_bind_int64(st, 1, obj);
+	if (db_step(st) != DB_ROW || db_column_type(st, 0) != DB_TEXT) {
 		rc = hz_error_set(HZ_ECORRUPT, "object %lld: its transformed base is missing",
 				  (long long)obj);
 		goto out;
 	}
-	j = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-	tr.base = sqlite3_column_int64(st, 1);
-	size = (uint64_t)sqlite3_column_int64(st, 2);
-	*dtype = sqlite3_column_int(st, 3);
+	j = json_loads((const char *)db_column_text(st, 0), 0, NULL);
+	tr.base = db_column_int64(st, 1);
+	size = (uint64_t)db_column_int64(st, 2);
+	*dtype = db_column_int(st, 3);
 	esz = hz_dtype_size(*dtype);
 	if (!json_is_object(j) || !esz || size > TRANSFORM_MAX ||
-	    (uint64_t)sqlite3_column_int64(st, 4) != size) {
+	    (uint64_t)db_column_int64(st, 4) != size) {
 		rc = hz_error_set(HZ_ECORRUPT, "object %lld: invalid transform", (long long)obj);
 		goto out;
 	}
@@ -447,7 +447,7 @@ int transform_load(struct store *s, int64_t obj, uint8_t **out, size_t *out_len,
 	*out_len = (size_t)size;
 	v = NULL;
 out:
-	sqlite3_finalize(st);
+	db_finalize(st);
 	json_decref(j);
 	free(base);
 	free(v);
