@@ -30,6 +30,10 @@ struct api_config {
 	int log_level;			/* API_LOG_*; access lines are INFO */
 	int metrics_token_required;	/* GET /metrics needs a valid token */
 	const char *version;		/* hubzip_build_info's; NULL: unknown */
+	/* the key that signs LFS URLs, when have_secret_key (daemons sharing
+	 * an index share it); otherwise the store's (store_secret_key) */
+	uint8_t secret_key[STORE_KEY_LEN];
+	int have_secret_key;
 };
 
 struct api_server;

@@ -10,7 +10,8 @@
  *
  *   {base}/api/lfs/objects/{oid}/{size}?op=upload|download&expires=T&sig=S
  *
- * S is hex HMAC-SHA256, under the store's secret key, of
+ * S is hex HMAC-SHA256, under the store's secret key (or the daemon's
+ * secret_key_file, which daemons sharing an index share), of
  * "op\noid\nsize\nT".  The URL carries its own authority: the PUT (Python
  * sends it without Authorization) and the GET check the signature in
  * constant time, the expiry, and that the path's oid and size are the
@@ -54,9 +55,14 @@ static int lfs_sign(struct api_req *req, char out[2 * 32 + 1], const char *op,
 	char msg[256];
 	int n, rc;
 
-	rc = store_secret_key(req->s, key);
-	if (rc)
-		return rc;
+	if (req->srv->cfg.have_secret_key) {
+		memcpy(key, req->srv->cfg.secret_key, STORE_KEY_LEN);
+		rc = 0;
+	} else {
+		rc = store_secret_key(req->s, key);
+		if (rc)
+			return rc;
+	}
 	n = snprintf(msg, sizeof(msg), "%s\n%s\n%llu\n%lld", op, oid, (unsigned long long)size,
 		     (long long)expires);
 	if (!HMAC(EVP_sha256(), key, STORE_KEY_LEN, (const uint8_t *)msg, (size_t)n, mac,

@@ -4,16 +4,20 @@
  * HTTP server of api/ until SIGTERM or SIGINT.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/hash.h"
 #include "daemon/cmd.h"
 #include "store/store.h"
 
@@ -21,16 +25,25 @@ static const char serve_usage[] =
 	"usage: hubzip [--store DIR] serve [--listen HOST:PORT] [--config FILE]\n"
 	"         [--public-url URL] [--threads N] [--max-upload-bytes N]\n"
 	"         [--max-header-bytes N] [--max-uploads N] [--log-level LEVEL]\n"
-	"         [--metrics-token-required true|false]\n"
+	"         [--metrics-token-required true|false] [--secret-key-file FILE]\n"
+	"         [--check-config]\n"
+	"\n"
+	"--check-config parses every setting, prints the effective configuration\n"
+	"and exits: 0, or 1 with the first bad key or value (the store is not opened).\n"
 	"\n"
 	"Each option is also a config file key (key = value, '_' for '-') and an\n"
 	"environment variable (HUBZIP_LISTEN, HUBZIP_PUBLIC_URL, HUBZIP_THREADS, ...;\n"
 	"HUBZIP_CONFIG names the file).  Flags win over the environment, which wins\n"
 	"over the file.  Sizes take K, M, G, T suffixes (powers of 1024).\n";
 
+#define MAX_KEYS 64
+
 struct settings {
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
-		*max_uploads, *log_level, *metrics_token_required;
+		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
+	/* where each key's value came from, for --check-config */
+	const char *phase;		/* "file", the variable's name or "flag" */
+	const char *from[MAX_KEYS];
 };
 
 static const struct key {
@@ -50,9 +63,11 @@ static const struct key {
 	{ "log_level", "HUBZIP_LOG_LEVEL", offsetof(struct settings, log_level) },
 	{ "metrics_token_required", "HUBZIP_METRICS_TOKEN_REQUIRED",
 	  offsetof(struct settings, metrics_token_required) },
+	{ "secret_key_file", "HUBZIP_SECRET_KEY_FILE", offsetof(struct settings, secret_key_file) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= MAX_KEYS, "raise MAX_KEYS");
 
 static char **slot(struct settings *s, const struct key *k)
 {
@@ -75,6 +90,7 @@ static int set(struct settings *s, const struct key *k, const char *v)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	free(*slot(s, k));
 	*slot(s, k) = c;
+	s->from[k - keys] = s->phase;
 	return 0;
 }
 
@@ -211,6 +227,118 @@ static int parse_bool(const char *name, const char *v, int *out)
 	return hz_error_set(HZ_EINVAL, "invalid %s '%s' (true or false)", name, v);
 }
 
+/*
+ * The key that signs LFS URLs, from path: STORE_KEY_LEN raw bytes (a copy
+ * of a store's secret.key, or `head -c 32 /dev/urandom`) or their hex
+ * (`openssl rand -hex 32`, a newline allowed).  Daemons that share an
+ * index share it, so that a URL one signs verifies on another.
+ */
+static int read_secret_key(const char *path, uint8_t out[STORE_KEY_LEN])
+{
+	char buf[2 * STORE_KEY_LEN + 3];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	struct stat sb;
+	size_t n;
+
+	if (fd < 0)
+		return hz_error_set_errno(HZ_EINVAL, "cannot open secret_key_file '%s'", path);
+	if (fstat(fd, &sb) || sb.st_size < STORE_KEY_LEN || sb.st_size >= (off_t)sizeof(buf)) {
+		rc = -1;
+		goto out;
+	}
+	n = (size_t)sb.st_size;
+	rc = hz_pread_all(fd, buf, n, 0);
+	if (rc)
+		goto out;
+	if (n == STORE_KEY_LEN) {
+		memcpy(out, buf, STORE_KEY_LEN);
+		goto out;
+	}
+	while (n > 2 * STORE_KEY_LEN && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	rc = n == 2 * STORE_KEY_LEN ? hz_unhex(out, buf, STORE_KEY_LEN) : -1;
+out:
+	close(fd);
+	explicit_bzero(buf, sizeof(buf));
+	if (rc)
+		return hz_error_set(HZ_EINVAL, "secret_key_file '%s' must hold %d bytes or"
+				    " their %d hex digits", path, STORE_KEY_LEN, 2 * STORE_KEY_LEN);
+	return 0;
+}
+
+/* A size as a config file would say it: 64G rather than 68719476736. */
+static void fmt_size(char *out, size_t n, uint64_t v)
+{
+	static const char suffix[] = "KMGT";
+	int i = 0;
+
+	while (v && !(v & 1023) && i < 4) {
+		v >>= 10;
+		i++;
+	}
+	if (i)
+		snprintf(out, n, "%llu%c", (unsigned long long)v, suffix[i - 1]);
+	else
+		snprintf(out, n, "%llu", (unsigned long long)v);
+}
+
+/* What a key is when nothing sets it, or NULL with a note in out. */
+static const char *default_value(char *out, size_t n, const char *name,
+				 const struct api_config *cfg)
+{
+	static const char *levels[] = { "error", "warn", "info", "debug" };
+
+	if (!strcmp(name, "listen"))
+		snprintf(out, n, strchr(cfg->host, ':') ? "[%s]:%u" : "%s:%u", cfg->host,
+			 cfg->port);
+	else if (!strcmp(name, "store"))
+		snprintf(out, n, "%s", cfg->store_dir);
+	else if (!strcmp(name, "threads"))
+		snprintf(out, n, "%u", cfg->threads);
+	else if (!strcmp(name, "max_upload_bytes"))
+		fmt_size(out, n, cfg->max_upload_bytes);
+	else if (!strcmp(name, "max_header_bytes"))
+		fmt_size(out, n, cfg->max_header_bytes);
+	else if (!strcmp(name, "max_uploads"))
+		snprintf(out, n, "%u", cfg->max_uploads);
+	else if (!strcmp(name, "log_level") && cfg->log_level >= 0 && cfg->log_level < 4)
+		snprintf(out, n, "%s", levels[cfg->log_level]);
+	else if (!strcmp(name, "metrics_token_required"))
+		snprintf(out, n, "%s", cfg->metrics_token_required ? "true" : "false");
+	else if (!strcmp(name, "public_url"))
+		return snprintf(out, n, "from each request's Host header"), NULL;
+	else if (!strcmp(name, "secret_key_file"))
+		return snprintf(out, n, "the store's secret.key"), NULL;
+	else
+		return snprintf(out, n, "built-in default"), NULL;
+	return out;
+}
+
+/* --check-config: every key, its effective value and where it came from,
+ * in the config file's syntax. */
+static void print_config(struct settings *st, const char *config, int store_explicit,
+			 const struct api_config *cfg)
+{
+	printf("# hubzip serve: effective configuration (config file: %s)\n",
+	       config && *config ? config : "none");
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *v = *slot(st, &keys[i]), *from = st->from[i];
+		char def[512];
+
+		if (!strcmp(keys[i].name, "store") && store_explicit) {
+			v = cfg->store_dir;
+			from = "hubzip --store or HUBZIP_STORE";
+		}
+		if (v)
+			printf("%s = %s\t# %s\n", keys[i].name, v, from ? from : "?");
+		else if (default_value(def, sizeof(def), keys[i].name, cfg))
+			printf("%s = %s\t# default\n", keys[i].name, def);
+		else
+			printf("# %s (not set: %s)\n", keys[i].name, def);
+	}
+}
+
 /* Creates an admin token the first time a store is served, and prints it
  * once: only its hash is kept. */
 static int count_token(void *payload, const struct store_token *t)
@@ -246,20 +374,23 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	char *host = NULL;
 	sigset_t sigs;
 	uint64_t v;
-	int i, sig, rc = 1;
+	int i, sig, check = 0, rc = 1;
 
 	/* the config file first: flags and the environment override it */
 	for (i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--config") && i + 1 < argc)
 			config = argv[i + 1];
+	st.phase = "file";
 	if (config && *config && read_config(&st, config))
 		goto fail;
 	for (size_t k = 0; k < NKEYS; k++) {
 		const char *e = keys[k].env ? getenv(keys[k].env) : NULL;
 
+		st.phase = keys[k].env;
 		if (e && *e && set(&st, &keys[k], e))
 			goto fail;
 	}
+	st.phase = "flag";
 	for (i = 1; i < argc; i++) {
 		char name[64];
 		const struct key *k;
@@ -268,6 +399,10 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 			fputs(serve_usage, stdout);
 			rc = 0;
 			goto out;
+		}
+		if (!strcmp(argv[i], "--check-config")) {
+			check = 1;
+			continue;
 		}
 		if (strncmp(argv[i], "--", 2) || i + 1 >= argc || strlen(argv[i]) >= sizeof(name)) {
 			fprintf(stderr, "hubzip: serve: unexpected '%s'\n\n%s", argv[i], serve_usage);
@@ -331,6 +466,17 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 		       &cfg.metrics_token_required))
 		goto fail;
 	cfg.version = HUBZIP_VERSION;
+	if (st.secret_key_file) {
+		if (read_secret_key(st.secret_key_file, cfg.secret_key))
+			goto fail;
+		cfg.have_secret_key = 1;
+	}
+	/* every setting is parsed above this line */
+	if (check) {
+		print_config(&st, config, store_explicit, &cfg);
+		rc = 0;
+		goto out;
+	}
 
 	/* signals are taken by sigwait below, in this thread only; the
 	 * server's threads inherit the mask */
@@ -364,6 +510,7 @@ fail:
 	fprintf(stderr, "hubzip: serve: %s\n", hz_error_msg());
 	rc = 1;
 out:
+	explicit_bzero(cfg.secret_key, sizeof(cfg.secret_key));
 	free(host);
 	settings_release(&st);
 	return rc;
