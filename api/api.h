@@ -27,6 +27,9 @@ struct api_config {
 	size_t max_header_bytes;	/* request line and headers */
 	unsigned max_uploads;		/* concurrent uploads; more get 503 */
 	unsigned threads;		/* MHD worker threads */
+	unsigned ingest_threads;	/* threads that ingest uploads; 0: CPUs */
+	double rate_limit;		/* requests/s per token or address; 0: off */
+	unsigned rate_burst;		/* bucket size; 0: 2 s worth (at least 10) */
 	int log_level;			/* API_LOG_*; access lines are INFO */
 	int metrics_token_required;	/* GET /metrics needs a valid token */
 	const char *version;		/* hubzip_build_info's; NULL: unknown */

@@ -26,6 +26,8 @@ struct api_server {
 	atomic_uint uploads;
 	atomic_int stopping;
 	struct metrics *metrics;	/* api/metrics_int.h */
+	struct api_pool *pool;		/* the ingest threads (api/pool.c) */
+	struct api_ratelimit *rl;	/* per-client request rate, or NULL */
 };
 
 /* The style of error bodies: the native API nests {"code","message"}, the
@@ -82,6 +84,16 @@ struct api_req {
 	int in_body;			/* inside body_fn: replies are deferred */
 	int upload_slot;		/* counts against max_uploads */
 
+	/* work handed to an ingest thread (api/pool.c): done_fn calls
+	 * api_defer; the connection is suspended meanwhile */
+	api_done_fn work_fn;
+	int deferred;			/* suspended, queued or running */
+	int in_pool;			/* on a pool thread: replies are stashed */
+	struct MHD_Response *stash;	/* the reply made there */
+	unsigned stash_status;
+	uint64_t stash_len;
+	struct api_req *pool_next;
+
 	/* the reply */
 	int queued;
 	unsigned status;
@@ -107,11 +119,33 @@ int api_upload_slot(struct api_req *req);
 int api_body_fail(struct api_req *req, unsigned status, const char *code,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* ---- pool.c ------------------------------------------------------------ */
+
+struct api_pool;
+/* Starts nthreads ingest threads (each opens its own store handle). */
+int api_pool_new(struct api_pool **out, struct api_server *srv, unsigned nthreads);
+/* Suspends req's connection and queues req for req->work_fn; -1 when the
+ * pool is stopping (nothing done: the caller replies). */
+int api_pool_submit(struct api_pool *p, struct api_req *req);
+/* Lets running work finish, answers queued requests 503, resumes every
+ * connection and joins the threads; submitting fails from then on.
+ * api_pool_free stops the pool if needed and frees it.  NULL: no-op. */
+void api_pool_stop(struct api_pool *p);
+void api_pool_free(struct api_pool *p);
+/* From a done_fn: the rest of the request (work) runs on an ingest thread
+ * with its own store in req->s; its replies are sent when it ends.
+ * Returns 0. */
+int api_defer(struct api_req *req, api_done_fn work);
+
 /* ---- reply.c ----------------------------------------------------------- */
 
 /* Queues r with status (adding the common headers), destroys our
- * reference; records status and, for a buffer, its length.  Returns 0. */
+ * reference; records status and, for a buffer, its length.  On an ingest
+ * thread (req->in_pool) r is stashed instead, for api_queue_stash.
+ * Returns 0. */
 int api_queue(struct api_req *req, unsigned status, struct MHD_Response *r, uint64_t len);
+/* Queues the stashed reply (on the connection's own thread). */
+void api_queue_stash(struct api_req *req);
 /* Replies with the JSON value (stolen) and status.  Returns 0. */
 int api_reply_json(struct api_req *req, unsigned status, json_t *v);
 /* The same with another Content-Type (e.g. application/vnd.git-lfs+json). */

@@ -9,7 +9,8 @@
  *   {"key": "lfsFile", "value": {"path", "algo": "sha256", "oid", "size"}}
  *   {"key": "deletedFile" | "deletedFolder", "value": {"path"}}
  *
- * Every operation goes into one ingest session, committed atomically:
+ * Every operation goes into one ingest session, committed atomically, on
+ * an ingest thread (api/pool.c) once the body is in:
  * inline files through a spool file and store_ingest_add_fd; an lfsFile
  * from its pending LFS object (api/lfs.c) the same way, or, when a repo
  * the caller may read holds a file with that SHA-256, with
@@ -275,7 +276,10 @@ out:
 	return rc;
 }
 
-static void commit_done(struct api_req *req)
+/* On an ingest thread (api/pool.c), with its store in req->s: every line
+ * into one session, committed.  The session is freed here, on the
+ * thread whose store it uses. */
+static void commit_work(struct api_req *req)
 {
 	struct hc *c = req->state;
 	const char *body = req->body ? req->body : "", *end = body + req->body_len;
@@ -284,6 +288,12 @@ static void commit_done(struct api_req *req)
 	size_t lineno = 0, n;
 	int rc;
 
+	rc = store_ingest_begin(&c->in, req->s, req->repo, req->arg[0]);
+	if (rc) {
+		api_reply_store_error(req, rc, "RepoNotFound");
+		goto out;
+	}
+	store_ingest_set_source(c->in, STORE_SOURCE_HTTP);
 	for (const char *p = body; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
@@ -291,30 +301,32 @@ static void commit_done(struct api_req *req)
 		lineno++;
 		if (e > p && e[-1] == '\r')
 			e--;
+		if (atomic_load(&req->srv->stopping))
+			break;
 		if (strspn(p, " \t") < (size_t)(e - p) &&
 		    commit_line(req, c, p, (size_t)(e - p), lineno))
-			return;
+			goto out;
 		p = nl ? nl + 1 : end;
-	}
-	if (!c->nops) {
-		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
-				"the commit has no operations");
-		return;
 	}
 	if (atomic_load(&req->srv->stopping)) {
 		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
 				"the server is shutting down; nothing was committed");
-		return;
+		goto out;
+	}
+	if (!c->nops) {
+		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
+				"the commit has no operations");
+		goto out;
 	}
 	rc = api_ingest_commit(req, c->in, c->message ? c->message : "", commit);
 	if (rc == HZ_EEXISTS) {
 		api_reply_error(req, MHD_HTTP_CONFLICT, "ParentCommitMismatch", "%s",
 				hz_error_msg());
-		return;
+		goto out;
 	}
 	if (rc) {
 		api_reply_store_error(req, rc, "RepoNotFound");
-		return;
+		goto out;
 	}
 	for (size_t i = 0; i < c->ntaken; i++)
 		store_lfs_pending_remove(req->s, c->taken[i]);
@@ -333,6 +345,14 @@ static void commit_done(struct api_req *req)
 				 "pullRequestUrl"));
 	free(base);
 	free(url);
+out:
+	store_ingest_free(c->in);
+	c->in = NULL;
+}
+
+static void commit_done(struct api_req *req)
+{
+	api_defer(req, commit_work);
 }
 
 /* POST api/{models|datasets}/{ns}/{name}/commit/{rev}, application/x-ndjson */
@@ -340,7 +360,6 @@ int hub_commit(struct api_req *req)
 {
 	struct store_repo_info info;
 	struct hc *c;
-	int rc;
 
 	if (api_repo_write(req, req->repo, &info))
 		return 0;
@@ -354,10 +373,6 @@ int hub_commit(struct api_req *req)
 		return api_reply_error(req, 500, "InternalError", "out of memory");
 	req->state = c;
 	req->free_fn = hc_free;
-	rc = store_ingest_begin(&c->in, req->s, req->repo, req->arg[0]);
-	if (rc)
-		return api_reply_store_error(req, rc, "RepoNotFound");
-	store_ingest_set_source(c->in, STORE_SOURCE_HTTP);
 	req->body_max = COMMIT_BODY_MAX;
 	req->done_fn = commit_done;
 	return 0;

@@ -391,11 +391,29 @@ static int put_body(struct api_req *req, const char *data, size_t n)
 				     " was stored", (unsigned long long)p->want_size);
 	rc = hz_write_all(p->fd, data, n);
 	if (rc)
-		return api_body_fail(req, MHD_HTTP_INSUFFICIENT_STORAGE, "InsufficientStorage",
-				     "cannot write the spool file");
+		return api_body_fail(req, rc == HZ_ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : 500,
+				     rc == HZ_ENOSPC ? "InsufficientStorage" : "InternalError",
+				     "cannot write the spool file%s",
+				     rc == HZ_ENOSPC ? ": no space left on device" : "");
 	hz_sha256_update(&p->sha, data, n);
 	p->size += n;
 	return 0;
+}
+
+/* On an ingest thread (api/pool.c): fsyncing a large object takes a
+ * while. */
+static void put_keep(struct api_req *req)
+{
+	struct lfs_put *p = req->state;
+	int rc = store_lfs_pending_keep(req->s, p->fd, p->want);
+
+	if (rc) {
+		api_reply_store_error(req, rc, "NotFound");
+		return;
+	}
+	api_log(API_LOG_INFO, "lfs object %s (%llu bytes) pending", req->arg[0],
+		(unsigned long long)p->size);
+	api_reply_json(req, MHD_HTTP_OK, json_object());
 }
 
 static void put_done(struct api_req *req)
@@ -403,7 +421,6 @@ static void put_done(struct api_req *req)
 	struct lfs_put *p = req->state;
 	uint8_t got[HZ_SHA256_LEN];
 	char hex[HZ_SHA256_HEX];
-	int rc;
 
 	if (p->size != p->want_size) {
 		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "SizeMismatch",
@@ -418,14 +435,7 @@ static void put_done(struct api_req *req)
 				"the body's sha256 is %s, not the oid; nothing was stored", hex);
 		return;
 	}
-	rc = store_lfs_pending_keep(req->s, p->fd, p->want);
-	if (rc) {
-		api_reply_store_error(req, rc, "NotFound");
-		return;
-	}
-	api_log(API_LOG_INFO, "lfs object %s (%llu bytes) pending", req->arg[0],
-		(unsigned long long)p->size);
-	api_reply_json(req, MHD_HTTP_OK, json_object());
+	api_defer(req, put_keep);
 }
 
 /* PUT api/lfs/objects/{oid}/{size}?op=upload&expires=&sig= (no token) */
@@ -433,6 +443,7 @@ int lfs_put(struct api_req *req)
 {
 	struct lfs_put *p;
 	uint64_t size;
+	int rc;
 
 	if (check_signed(req, "upload", &size))
 		return 0;
@@ -449,8 +460,9 @@ int lfs_put(struct api_req *req)
 	if (hz_sha256_init(&p->sha))
 		return api_reply_error(req, 500, "InternalError", "out of memory");
 	p->sha_init = 1;
-	if (store_spool_open(req->s, &p->fd))
-		return api_reply_store_error(req, HZ_ERROR, "NotFound");
+	rc = store_spool_open(req->s, &p->fd);
+	if (rc)
+		return api_reply_store_error(req, rc, "NotFound");
 	req->body_fn = put_body;
 	req->done_fn = put_done;
 	return 0;

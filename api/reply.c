@@ -11,6 +11,21 @@
 
 #include "common/error.h"
 
+static void queue_now(struct api_req *req, unsigned status, struct MHD_Response *r,
+		      uint64_t len)
+{
+	if (MHD_queue_response(req->conn, status, r) == MHD_YES) {
+		req->queued = 1;
+		req->status = status;
+		if (!req->head)
+			req->bytes = len;
+	} else {
+		api_log(API_LOG_ERROR, "cannot queue a response for %s %s", req->method,
+			req->url);
+	}
+	MHD_destroy_response(r);
+}
+
 int api_queue(struct api_req *req, unsigned status, struct MHD_Response *r, uint64_t len)
 {
 	if (!r) {
@@ -23,17 +38,25 @@ int api_queue(struct api_req *req, unsigned status, struct MHD_Response *r, uint
 		MHD_add_response_header(r, "X-Repo-Commit", req->commit_hdr);
 	if (req->xhdr_name && req->xhdr_value)
 		MHD_add_response_header(r, req->xhdr_name, req->xhdr_value);
-	if (MHD_queue_response(req->conn, status, r) == MHD_YES) {
-		req->queued = 1;
-		req->status = status;
-		if (!req->head)
-			req->bytes = len;
-	} else {
-		api_log(API_LOG_ERROR, "cannot queue a response for %s %s", req->method,
-			req->url);
+	if (req->in_pool) { /* the connection is suspended: keep it for later */
+		if (req->stash)
+			MHD_destroy_response(req->stash);
+		req->stash = r;
+		req->stash_status = status;
+		req->stash_len = len;
+		return 0;
 	}
-	MHD_destroy_response(r);
+	queue_now(req, status, r, len);
 	return 0;
+}
+
+void api_queue_stash(struct api_req *req)
+{
+	struct MHD_Response *r = req->stash;
+
+	req->stash = NULL;
+	if (r)
+		queue_now(req, req->stash_status, r, req->stash_len);
 }
 
 static struct MHD_Response *json_response(json_t *v, size_t *len)

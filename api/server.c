@@ -10,6 +10,7 @@
  */
 #include "api/api_int.h"
 #include "api/metrics_int.h"
+#include "api/ratelimit_int.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -270,10 +272,46 @@ static void remote_addr(struct api_req *req)
 			  req->remote, sizeof(req->remote));
 }
 
+/* The per-client request rate (rate_limit): 0, or replies 429 with
+ * Retry-After and returns -1.  A valid token is limited by its name, the
+ * rest by the client's address; the health check is never limited. */
+static int rate_check(struct api_req *req)
+{
+	const struct http_path *p = &req->path;
+	char key[RL_KEY_MAX + 1];
+	struct timespec ts;
+	unsigned wait;
+
+	if (!req->srv->rl || (p->n == 3 && !strcmp(p->seg[0], "api") &&
+			      !strcmp(p->seg[1], "v1") && !strcmp(p->seg[2], "health")))
+		return 0;
+	if (req->has_token)
+		snprintf(key, sizeof(key), "token:%s", req->tok.name);
+	else
+		snprintf(key, sizeof(key), "addr:%s", req->remote);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	wait = api_ratelimit_take(req->srv->rl, key, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+	if (!wait)
+		return 0;
+	req->style = p->n >= 2 && !strcmp(p->seg[0], "api") && !strcmp(p->seg[1], "v1")
+			     ? STYLE_NATIVE
+			     : STYLE_HUB;
+	req->xhdr_name = "Retry-After";
+	req->xhdr_value = malloc(16);
+	if (req->xhdr_value)
+		snprintf(req->xhdr_value, 16, "%u", wait);
+	api_reply_error(req, MHD_HTTP_TOO_MANY_REQUESTS, "TooManyRequests",
+			"more than %g requests per second from this %s; retry in %u s",
+			req->srv->cfg.rate_limit, req->has_token ? "token" : "address", wait);
+	return -1;
+}
+
 static void req_route(struct api_req *req)
 {
 	req->routed = 1;
 	api_auth_identify(req);
+	if (rate_check(req))
+		return;
 	api_route(req);
 }
 
@@ -412,6 +450,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (req->queued)
 		return MHD_YES;
+	if (req->deferred) {
+		/* resumed: the ingest thread left its reply in the request */
+		if (!req->stash)
+			return MHD_NO;
+		api_queue_stash(req);
+		return MHD_YES;
+	}
 	if (!req->routed)
 		req_route(req);
 	if (req->queued)
@@ -420,6 +465,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		api_reply_error(req, req->fail_status, req->fail_code, "%s", req->fail_msg);
 	else if (req->done_fn)
 		req->done_fn(req);
+	if (!req->queued && req->work_fn) {
+		if (!api_pool_submit(srv->pool, req))
+			return MHD_YES; /* suspended until the work is done */
+		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
+				"the server is shutting down; nothing was committed");
+	}
 	if (!req->queued)
 		api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
 				"no reply");
@@ -435,6 +486,8 @@ static void req_free(struct api_req *req)
 	http_path_release(&req->path);
 	free(req->rest);
 	free(req->xhdr_value);
+	if (req->stash)
+		MHD_destroy_response(req->stash);
 	free(req->body);
 	free(req->url);
 	free(req);
@@ -468,13 +521,25 @@ static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 
 /* ---- start / stop ------------------------------------------------------ */
 
+/* The ingest threads: as configured, or one per CPU; never more than
+ * max_uploads (no more uploads can be in flight). */
+static unsigned ingest_threads(const struct api_config *cfg)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = cfg->ingest_threads ? cfg->ingest_threads
+					 : ncpu > 0 && ncpu < 64 ? (unsigned)ncpu : 2;
+
+	return n > cfg->max_uploads ? cfg->max_uploads : n;
+}
+
 int api_server_start(struct api_server **out, const struct api_config *cfg)
 {
 	struct api_server *srv;
 	struct sockaddr_storage ss;
 	struct store *probe = NULL;
 	const union MHD_DaemonInfo *di;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	const char *host = cfg->host;
 	size_t mem;
 	int rc;
@@ -530,10 +595,23 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 		srv->cfg.threads = 1;
 	if (!srv->cfg.max_uploads)
 		srv->cfg.max_uploads = 1;
+	if (srv->cfg.rate_limit > 0) {
+		double b = 2 * srv->cfg.rate_limit; /* the default: 2 s worth */
+
+		if (!srv->cfg.rate_burst)
+			srv->cfg.rate_burst = b < 10 ? 10 : b > 1e6 ? 1000000 : (unsigned)b;
+		srv->rl = api_ratelimit_new(srv->cfg.rate_limit, srv->cfg.rate_burst);
+		if (!srv->rl) {
+			api_server_stop(srv);
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		}
+	}
 	api_log_set_level(cfg->log_level);
 	/* headers and the body chunks MHD hands over share this pool */
 	mem = srv->cfg.max_header_bytes + (256u << 10);
 	rc = dynlib_mhd();
+	if (!rc)
+		rc = api_pool_new(&srv->pool, srv, ingest_threads(&srv->cfg));
 	if (rc) {
 		api_server_stop(srv);
 		return rc;
@@ -569,10 +647,15 @@ void api_server_stop(struct api_server *srv)
 	if (!srv)
 		return;
 	atomic_store(&srv->stopping, 1);
+	/* ingests in progress end (uncommitted), queued ones are answered;
+	 * MHD must not be stopped with a connection still suspended */
+	api_pool_stop(srv->pool);
 	/* closes the listening socket and every connection; each request's
 	 * completion callback aborts what it had in flight */
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
+	api_pool_free(srv->pool);
+	api_ratelimit_free(srv->rl);
 	for (size_t i = 0; i < srv->nstores; i++)
 		store_free(srv->stores[i]);
 	free(srv->stores);

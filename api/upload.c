@@ -4,11 +4,17 @@
  * ingested through the same pipeline as `hubzip ingest` (tensor dedup,
  * families, deltas) and committed as one revision.
  *
+ * The bytes are only spooled while they arrive (a multipart commit spools
+ * each file part to its own spool file); the ingest and the commit run on
+ * an ingest thread (api/pool.c) once the body has ended, with that
+ * thread's store handle, so the worker thread that received the upload
+ * goes on serving its other connections.
+ *
  * Nothing is visible before the commit.  An aborted request (client gone,
- * server shutting down) closes the spool file, which vanishes, and frees
- * the ingest session, which removes its packs.  A shutdown that arrives
- * while a file is being ingested lets that call finish and then does not
- * commit.
+ * server shutting down) closes the spool files, which vanish; the ingest
+ * session lives only inside the ingest thread's work and removes its
+ * packs unless it committed.  A shutdown that arrives while a file is
+ * being ingested lets that call finish and then does not commit.
  */
 #include "api/api_int.h"
 
@@ -23,6 +29,15 @@
 #include "common/hash.h"
 
 #define FIELD_MAX 4096		/* a plain multipart field (message) */
+#define PARTS_MAX 1000		/* file parts of one multipart commit */
+
+/* A file received and spooled, waiting for the ingest. */
+struct part {
+	char *path;
+	int fd;			/* its spool file */
+	uint64_t size;
+	uint8_t sha[HZ_SHA256_LEN];
+};
 
 struct up {
 	char *repo, *branch;
@@ -33,9 +48,8 @@ struct up {
 	int sha_init;
 	int want_sha;		/* X-Content-SHA256 was given */
 	uint8_t want[HZ_SHA256_LEN];
-	struct store_ingest *in;
-	size_t nfiles;
-	json_t *files;		/* what was added: path, size, sha256 */
+	struct part *parts;	/* the files received, in order */
+	size_t nparts;
 	char *message;
 	/* multipart */
 	struct MHD_PostProcessor *pp;
@@ -56,8 +70,12 @@ static void up_free(struct api_req *req)
 		close(u->fd);
 	if (u->sha_init)
 		hz_sha256_release(&u->sha);
-	store_ingest_free(u->in); /* removes uncommitted packs */
-	json_decref(u->files);
+	for (size_t i = 0; i < u->nparts; i++) {
+		if (u->parts[i].fd >= 0)
+			close(u->parts[i].fd); /* an unkept spool file vanishes */
+		free(u->parts[i].path);
+	}
+	free(u->parts);
 	free(u->repo);
 	free(u->branch);
 	free(u->path);
@@ -78,8 +96,7 @@ static struct up *up_new(struct api_req *req, const char *repo, const char *bran
 	req->free_fn = up_free;
 	u->repo = hz_strdup(repo);
 	u->branch = hz_strdup(branch);
-	u->files = json_array();
-	if (!u->repo || !u->branch || !u->files || hz_sha256_init(&u->sha))
+	if (!u->repo || !u->branch || hz_sha256_init(&u->sha))
 		return NULL;
 	u->sha_init = 1;
 	return u;
@@ -108,6 +125,45 @@ static int file_write(struct up *u, const char *data, size_t n)
 	return 0;
 }
 
+/* Ends the current file: checks its digest and keeps it for the ingest;
+ * 0, or replies and returns -1. */
+static int file_end(struct api_req *req, struct up *u)
+{
+	uint8_t got[HZ_SHA256_LEN];
+	struct part *v;
+
+	hz_sha256_final(&u->sha, got);
+	if (u->want_sha && memcmp(got, u->want, HZ_SHA256_LEN)) {
+		char hex[HZ_SHA256_HEX], want[HZ_SHA256_HEX];
+
+		hz_hex(hex, got, HZ_SHA256_LEN);
+		hz_hex(want, u->want, HZ_SHA256_LEN);
+		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "DigestMismatch",
+				"the body's sha256 is %s, X-Content-SHA256 says %s; nothing"
+				" was stored", hex, want);
+		return -1;
+	}
+	if (u->nparts == PARTS_MAX) {
+		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
+				"a commit holds at most %d files", PARTS_MAX);
+		return -1;
+	}
+	v = realloc(u->parts, (u->nparts + 1) * sizeof(*v));
+	if (!v) {
+		api_reply_error(req, 500, "InternalError", "out of memory");
+		return -1;
+	}
+	u->parts = v;
+	v[u->nparts].path = u->path;
+	v[u->nparts].fd = u->fd;
+	v[u->nparts].size = u->size;
+	memcpy(v[u->nparts].sha, got, HZ_SHA256_LEN);
+	u->nparts++;
+	u->path = NULL;
+	u->fd = -1;
+	return 0;
+}
+
 /* Replies for an error of the ingest (the file's fault or ours). */
 static void ingest_error(struct api_req *req, int rc, const char *path)
 {
@@ -118,67 +174,58 @@ static void ingest_error(struct api_req *req, int rc, const char *path)
 		api_reply_store_error(req, rc, "RepoNotFound");
 }
 
-/* Ends the current file: checks its digest, adds it to the session. */
-static int file_end(struct api_req *req, struct up *u)
+/* On an ingest thread (api/pool.c): ingests the spooled files in one
+ * session, commits it and replies 201 with the new revision. */
+static void up_work(struct api_req *req)
 {
-	uint8_t got[HZ_SHA256_LEN];
-	char hex[HZ_SHA256_HEX];
-	int rc = 0;
-
-	hz_sha256_final(&u->sha, got);
-	hz_hex(hex, got, HZ_SHA256_LEN);
-	if (u->want_sha && memcmp(got, u->want, HZ_SHA256_LEN)) {
-		char want[HZ_SHA256_HEX];
-
-		hz_hex(want, u->want, HZ_SHA256_LEN);
-		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "DigestMismatch",
-				"the body's sha256 is %s, X-Content-SHA256 says %s; nothing"
-				" was stored", hex, want);
-		return -1;
-	}
-	if (!u->in) {
-		rc = store_ingest_begin(&u->in, req->s, u->repo, u->branch);
-		if (rc) {
-			api_reply_store_error(req, rc, "RepoNotFound");
-			return -1;
-		}
-		store_ingest_set_source(u->in, STORE_SOURCE_HTTP);
-	}
-	rc = api_ingest_add_fd(req, u->in, u->path, u->fd, u->size, got);
-	close(u->fd);
-	u->fd = -1;
-	if (rc) {
-		ingest_error(req, rc, u->path);
-		return -1;
-	}
-	u->nfiles++;
-	json_array_append_new(u->files, json_pack("{s:s, s:I, s:s}", "path", u->path, "size",
-						  (json_int_t)u->size, "sha256", hex));
-	return 0;
-}
-
-/* Commits the session and replies 201 with the new revision. */
-static void commit_reply(struct api_req *req, struct up *u)
-{
-	char commit[STORE_COMMIT_HEX];
+	struct up *u = req->state;
+	struct store_ingest *in = NULL;
+	char commit[STORE_COMMIT_HEX], hex[HZ_SHA256_HEX];
+	json_t *files = NULL;
 	int rc;
 
+	rc = store_ingest_begin(&in, req->s, u->repo, u->branch);
+	if (rc) {
+		api_reply_store_error(req, rc, "RepoNotFound");
+		goto out;
+	}
+	store_ingest_set_source(in, STORE_SOURCE_HTTP);
+	files = json_array();
+	for (size_t i = 0; i < u->nparts; i++) {
+		struct part *p = &u->parts[i];
+
+		if (atomic_load(&req->srv->stopping))
+			break;
+		rc = api_ingest_add_fd(req, in, p->path, p->fd, p->size, p->sha);
+		close(p->fd);
+		p->fd = -1;
+		if (rc) {
+			ingest_error(req, rc, p->path);
+			goto out;
+		}
+		hz_hex(hex, p->sha, HZ_SHA256_LEN);
+		json_array_append_new(files, json_pack("{s:s, s:I, s:s}", "path", p->path, "size",
+						       (json_int_t)p->size, "sha256", hex));
+	}
 	if (atomic_load(&req->srv->stopping)) {
 		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
 				"the server is shutting down; nothing was committed");
-		return;
+		goto out;
 	}
-	rc = api_ingest_commit(req, u->in, u->message ? u->message : "", commit);
+	rc = api_ingest_commit(req, in, u->message ? u->message : "", commit);
 	if (rc) {
 		api_reply_store_error(req, rc, "RepoNotFound");
-		return;
+		goto out;
 	}
 	snprintf(req->commit_hdr, sizeof(req->commit_hdr), "%s", commit);
 	api_log(API_LOG_INFO, "%s@%s: committed %s (%zu files)", u->repo, u->branch, commit,
-		u->nfiles);
+		u->nparts);
 	api_reply_json(req, MHD_HTTP_CREATED,
 		       json_pack("{s:s, s:s, s:s, s:O}", "repo", u->repo, "branch", u->branch,
-				 "commit", commit, "files", u->files));
+				 "commit", commit, "files", files));
+out:
+	json_decref(files);
+	store_ingest_free(in); /* on this thread: the session uses its store */
 }
 
 /* ---- PUT: one file ----------------------------------------------------- */
@@ -186,11 +233,11 @@ static void commit_reply(struct api_req *req, struct up *u)
 static int put_body(struct api_req *req, const char *data, size_t n)
 {
 	struct up *u = req->state;
+	int rc = file_write(u, data, n);
 
-	if (file_write(u, data, n))
-		return api_body_fail(req, MHD_HTTP_INSUFFICIENT_STORAGE, "InsufficientStorage",
-				     NULL);
-	return 0;
+	if (rc) /* recorded (req->in_body), sent after the body */
+		api_reply_store_error(req, rc, "NotFound");
+	return rc ? -1 : 0;
 }
 
 static void put_done(struct api_req *req)
@@ -199,7 +246,7 @@ static void put_done(struct api_req *req)
 
 	if (file_end(req, u))
 		return;
-	commit_reply(req, u);
+	api_defer(req, up_work);
 }
 
 int api_upload_file(struct api_req *req, const char *repo, const char *branch,
@@ -208,6 +255,7 @@ int api_upload_file(struct api_req *req, const char *repo, const char *branch,
 	const char *want = api_header(req, "X-Content-SHA256");
 	struct up *u;
 	char *msg;
+	int rc;
 
 	if (store_ref_name_check(branch))
 		return api_reply_error(req, MHD_HTTP_BAD_REQUEST, "InvalidRevision", "%s",
@@ -233,8 +281,9 @@ int api_upload_file(struct api_req *req, const char *repo, const char *branch,
 		if (u->message)
 			snprintf(u->message, n, "upload %s", path);
 	}
-	if (file_begin(req, u, path))
-		return api_reply_store_error(req, HZ_ERROR, "NotFound");
+	rc = file_begin(req, u, path);
+	if (rc)
+		return api_reply_store_error(req, rc, "NotFound");
 	req->body_fn = put_body;
 	req->done_fn = put_done;
 	return 0;
@@ -249,6 +298,7 @@ static enum MHD_Result mp_iter(void *cls, enum MHD_ValueKind kind, const char *k
 {
 	struct api_req *req = cls;
 	struct up *u = req->state;
+	int rc;
 
 	(void)kind;
 	(void)content_type;
@@ -266,8 +316,9 @@ static enum MHD_Result mp_iter(void *cls, enum MHD_ValueKind kind, const char *k
 						hz_error_msg());
 				return MHD_NO;
 			}
-			if (file_begin(req, u, key)) {
-				api_reply_store_error(req, HZ_ERROR, "NotFound");
+			rc = file_begin(req, u, key);
+			if (rc) {
+				api_reply_store_error(req, rc, "NotFound");
 				return MHD_NO;
 			}
 			u->in_file = 1;
@@ -278,8 +329,9 @@ static enum MHD_Result mp_iter(void *cls, enum MHD_ValueKind kind, const char *k
 		}
 	}
 	if (u->in_file) {
-		if (size && file_write(u, data, size)) {
-			api_reply_store_error(req, HZ_ENOSPC, "NotFound");
+		rc = size ? file_write(u, data, size) : 0;
+		if (rc) {
+			api_reply_store_error(req, rc, "NotFound");
 			return MHD_NO;
 		}
 		return MHD_YES;
@@ -323,12 +375,12 @@ static void mp_done(struct api_req *req)
 	if (u->in_file && file_end(req, u))
 		return;
 	u->in_file = 0;
-	if (!u->nfiles) {
+	if (!u->nparts) {
 		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
 				"the commit has no file parts");
 		return;
 	}
-	commit_reply(req, u);
+	api_defer(req, up_work);
 	return;
 bad:
 	api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest", "malformed multipart body");

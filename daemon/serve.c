@@ -25,6 +25,7 @@ static const char serve_usage[] =
 	"usage: hubzip [--store DIR] serve [--listen HOST:PORT] [--config FILE]\n"
 	"         [--public-url URL] [--threads N] [--max-upload-bytes N]\n"
 	"         [--max-header-bytes N] [--max-uploads N] [--log-level LEVEL]\n"
+	"         [--ingest-threads N] [--rate-limit R[/s|/m|/h]] [--rate-burst N]\n"
 	"         [--metrics-token-required true|false] [--secret-key-file FILE]\n"
 	"         [--check-config]\n"
 	"\n"
@@ -39,6 +40,7 @@ static const char serve_usage[] =
 #define MAX_KEYS 64
 
 struct settings {
+	char *ingest_threads, *rate_limit, *rate_burst;
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
 		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
 	/* where each key's value came from, for --check-config */
@@ -61,6 +63,9 @@ static const struct key {
 	  offsetof(struct settings, max_header_bytes) },
 	{ "max_uploads", "HUBZIP_MAX_UPLOADS", offsetof(struct settings, max_uploads) },
 	{ "log_level", "HUBZIP_LOG_LEVEL", offsetof(struct settings, log_level) },
+	{ "ingest_threads", "HUBZIP_INGEST_THREADS", offsetof(struct settings, ingest_threads) },
+	{ "rate_limit", "HUBZIP_RATE_LIMIT", offsetof(struct settings, rate_limit) },
+	{ "rate_burst", "HUBZIP_RATE_BURST", offsetof(struct settings, rate_burst) },
 	{ "metrics_token_required", "HUBZIP_METRICS_TOKEN_REQUIRED",
 	  offsetof(struct settings, metrics_token_required) },
 	{ "secret_key_file", "HUBZIP_SECRET_KEY_FILE", offsetof(struct settings, secret_key_file) },
@@ -179,6 +184,30 @@ static int parse_size(const char *name, const char *v, uint64_t *out)
 	return 0;
 bad:
 	return hz_error_set(HZ_EINVAL, "invalid %s '%s'", name, v);
+}
+
+/* Requests per second: "N" or "N/s", "N/m", "N/h" (N may have a
+ * fraction); 0 turns the limit off. */
+static int parse_rate(const char *v, double *out)
+{
+	char *e;
+	double n;
+
+	errno = 0;
+	n = strtod(v, &e);
+	if (errno || e == v || n < 0 || n > 1e6)
+		goto bad;
+	if (!strcmp(e, "/m") || !strcmp(e, "/min"))
+		n /= 60;
+	else if (!strcmp(e, "/h"))
+		n /= 3600;
+	else if (*e && strcmp(e, "/s"))
+		goto bad;
+	*out = n;
+	return 0;
+bad:
+	return hz_error_set(HZ_EINVAL, "invalid rate_limit '%s' (requests per second, or"
+			    " N/m, N/h; 0: off)", v);
 }
 
 /* "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT". */
@@ -458,6 +487,24 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 			goto fail;
 		}
 		cfg.max_uploads = (unsigned)v;
+	}
+	if (st.ingest_threads) {
+		if (parse_size("ingest_threads", st.ingest_threads, &v) || !v || v > 256) {
+			hz_error_set(HZ_EINVAL, "invalid ingest_threads '%s' (1 to 256)",
+				     st.ingest_threads);
+			goto fail;
+		}
+		cfg.ingest_threads = (unsigned)v;
+	}
+	if (st.rate_limit && parse_rate(st.rate_limit, &cfg.rate_limit))
+		goto fail;
+	if (st.rate_burst) {
+		if (parse_size("rate_burst", st.rate_burst, &v) || !v || v > 1000000) {
+			hz_error_set(HZ_EINVAL, "invalid rate_burst '%s' (1 to 1000000)",
+				     st.rate_burst);
+			goto fail;
+		}
+		cfg.rate_burst = (unsigned)v;
 	}
 	if (st.log_level && parse_level(st.log_level, &cfg.log_level))
 		goto fail;
