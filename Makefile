@@ -16,7 +16,8 @@ SAN      ?=
 # pushing/pulling: linked, they would cost every CLI run ~2.5 ms of startup.
 PKGS     := libzstd jansson libxxhash sqlite3 libcrypto
 WARN     := -Wall -Wextra -Werror -Wvla -Wstrict-prototypes -Wmissing-prototypes -Wshadow
-CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
+# libpq: only its header; store/index_pg.c dlopen()s it for a PostgreSQL index
+CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing
 LDFLAGS  += $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lzstd -ljansson -lxxhash -lsqlite3 -lcrypto) -lpthread -lm

@@ -4,12 +4,13 @@
 #   install-deps.sh --test   and what `make test` needs (cmocka, clang for fuzzing, python3-numpy for the corpus,
 #                            prometheus for promtool: Debian ships promtool only in it, and its
 #                            package enables a prometheus.service on :9090 where systemd runs)
-#                            and chromium, run headless by the dashboard test
+#                            and chromium, run headless by the dashboard test, and postgresql (initdb, pg_ctl)
+#                            for the PostgreSQL index test, which runs its own cluster in a temporary directory
 #   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time)
 set -eu
 
-BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev"
-TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 python3-numpy ca-certificates curl jq git git-lfs prometheus chromium"
+BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev"
+TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 postgresql python3 python3-numpy ca-certificates curl jq git git-lfs prometheus chromium"
 BENCH="zstd xdelta3 time python3 python3-numpy"
 
 want=$BUILD
