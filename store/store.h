@@ -38,6 +38,19 @@ struct store_file;
  * database newer than this binary.  *out is freed with store_free.
  */
 int store_open(struct store **out, const char *dir, int create);
+
+/*
+ * The index every later store_open uses (docs/format.md, "Index"): a
+ * postgresql:// or postgres:// URL (a libpq connection URI), or NULL or ""
+ * for the default, the SQLite file DIR/hubzip.db.  The store directory
+ * stays either way: it holds the packs, objects/tmp and the upload spool.
+ * With a PostgreSQL index, store_open without create wants the database
+ * prepared by `hubzip init` (HZ_ENOTFOUND otherwise).  The string is
+ * copied.  0, HZ_EINVAL (not such a URL) or HZ_ENOMEM.
+ */
+int store_index_set(const char *spec);
+/* The index store_open uses: the URL set, or NULL for the default. */
+const char *store_index_get(void);
 /* Closes the store; NULL is a no-op. */
 void store_free(struct store *s);
 /* The schema version of the open database. */
@@ -573,5 +586,18 @@ struct store_fsck_result {
 int store_fsck(struct store *s, struct store_fsck_result *out,
 	       void (*report)(void *payload, const char *line), void *payload,
 	       store_progress_fn progress, void *progress_payload);
+
+/* ---- blob backends (store/blob.h) --------------------------------------- */
+
+/* What this process asked of a blob backend ("file" or "s3"), counted in
+ * the backend: requests by kind (a retried request counts each attempt),
+ * the retries and the requests that failed after them, and the bytes. */
+struct store_blob_counters {
+	uint64_t gets, puts, heads, lists, deletes;
+	uint64_t multipart;	/* create, complete and abort of multipart uploads */
+	uint64_t retries, failures;
+	uint64_t bytes_received, bytes_sent;
+};
+void store_blob_counters(struct store_blob_counters *out, const char *scheme);
 
 #endif
