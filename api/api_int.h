@@ -18,6 +18,7 @@
 struct api_server {
 	struct api_config cfg;		/* strings below are owned copies */
 	char *store_dir, *host, *public_url;
+	char *store_real;		/* store_dir's absolute path, or NULL */
 	struct MHD_Daemon *mhd;
 	unsigned port;
 	pthread_mutex_t lock;		/* guards stores */

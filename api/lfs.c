@@ -74,25 +74,41 @@ static int lfs_sign(struct api_req *req, char out[2 * 32 + 1], const char *op,
 	return rc;
 }
 
-/* The signed URL of an object, malloc'd (NULL on failure). */
-static char *lfs_href(struct api_req *req, const char *op, const char *oid, uint64_t size)
+/* The signed URL of an object into *out (malloc'd); 0 or an error (the
+ * store's key cannot be read or made, out of memory). */
+static int lfs_href(char **out, struct api_req *req, const char *op, const char *oid,
+		    uint64_t size)
 {
 	int64_t exp = hz_now() + LFS_EXPIRES;
 	char sig[65], *base, *s = NULL;
 	size_t n;
+	int rc;
 
-	if (lfs_sign(req, sig, op, oid, size, exp))
-		return NULL;
+	*out = NULL;
+	rc = lfs_sign(req, sig, op, oid, size, exp);
+	if (rc)
+		return rc;
 	base = api_base_url(req);
 	if (!base)
-		return NULL;
+		return hz_error_set(HZ_ENOMEM, "out of memory");
 	n = strlen(base) + 256;
 	s = malloc(n);
 	if (s)
 		snprintf(s, n, "%s/api/lfs/objects/%s/%llu?op=%s&expires=%lld&sig=%s", base, oid,
 			 (unsigned long long)size, op, (long long)exp, sig);
 	free(base);
-	return s;
+	*out = s;
+	return s ? 0 : hz_error_set(HZ_ENOMEM, "out of memory");
+}
+
+/* The "error" of an object the server failed on: 507 for a full disk
+ * (the store's key could not be made), else 500; the detail is logged. */
+static json_t *object_failed(const char *oid, json_t *jsize, int rc)
+{
+	api_log(API_LOG_ERROR, "lfs batch %s: %s", oid, hz_error_msg());
+	return json_pack("{s:s, s:O, s:{s:i, s:s}}", "oid", oid, "size", jsize, "error", "code",
+			 rc == HZ_ENOSPC ? 507 : 500, "message",
+			 rc == HZ_ENOSPC ? "the server's disk is full" : "internal error");
 }
 
 /* Replies with an LFS JSON body (status, stolen). */
@@ -136,7 +152,7 @@ static json_t *batch_object(struct api_req *req, int upload, json_t *o, const ch
 	json_t *jsize = json_object_get(o, "size"), *r, *act;
 	uint8_t sha[HZ_SHA256_LEN];
 	char *href;
-	int have;
+	int have, rc;
 
 	if (!oid_ok(oid) || !json_is_integer(jsize) || json_integer_value(jsize) < 0)
 		return json_pack("{s:s?, s:O?, s:{s:i, s:s}}", "oid", oid, "size", jsize, "error",
@@ -149,8 +165,7 @@ static json_t *batch_object(struct api_req *req, int upload, json_t *o, const ch
 	hz_unhex(sha, oid, HZ_SHA256_LEN);
 	have = object_have(req, sha, (uint64_t)json_integer_value(jsize), upload);
 	if (have < 0)
-		return json_pack("{s:s, s:O, s:{s:i, s:s}}", "oid", oid, "size", jsize, "error",
-				 "code", 500, "message", hz_error_msg());
+		return object_failed(oid, jsize, have);
 	r = json_pack("{s:s, s:O, s:b}", "oid", oid, "size", jsize, "authenticated", 1);
 	if (!r)
 		return NULL;
@@ -161,12 +176,11 @@ static json_t *batch_object(struct api_req *req, int upload, json_t *o, const ch
 							  "object not found"));
 		return r;
 	}
-	href = lfs_href(req, upload ? "upload" : "download", oid,
-			(uint64_t)json_integer_value(jsize));
-	if (!href) {
+	rc = lfs_href(&href, req, upload ? "upload" : "download", oid,
+		      (uint64_t)json_integer_value(jsize));
+	if (rc) {
 		json_decref(r);
-		return json_pack("{s:s, s:O, s:{s:i, s:s}}", "oid", oid, "size", jsize, "error",
-				 "code", 500, "message", hz_error_msg());
+		return object_failed(oid, jsize, rc);
 	}
 	act = json_pack("{s:{s:s, s:i}}", upload ? "upload" : "download", "href", href,
 			"expires_in", LFS_EXPIRES);
@@ -284,7 +298,9 @@ static void verify_done(struct api_req *req)
 		goto out;
 	}
 	hz_unhex(sha, oid, HZ_SHA256_LEN);
-	have = object_have(req, sha, (uint64_t)size, 1);
+	/* a pending object is nobody's yet: only those who may upload here
+	 * learn that it exists */
+	have = object_have(req, sha, (uint64_t)size, api_can_write(req, req->repo));
 	if (have < 0)
 		api_reply_store_error(req, have, "NotFound");
 	else if (!have)

@@ -107,6 +107,26 @@ static void header_safe(char *s)
 			*s = ' ';
 }
 
+/* Replaces the store's location in msg (n bytes) by "<store>": no error
+ * body tells where the store lives, whatever message reached it. */
+static void scrub_store_path(char *msg, size_t n, const char *dir)
+{
+	static const char tag[] = "<store>";
+	size_t dl = dir ? strlen(dir) : 0, tl = sizeof(tag) - 1;
+	char *p;
+
+	if (dl < 2 || dir[0] != '/')
+		return;
+	while ((p = strstr(msg, dir))) {
+		size_t rest = strlen(p + dl) + 1;
+
+		if (tl > dl && (size_t)(p - msg) + tl + rest > n)
+			break;
+		memmove(p + tl, p + dl, rest);
+		memcpy(p, tag, tl);
+	}
+}
+
 int api_reply_error(struct api_req *req, unsigned status, const char *code,
 		    const char *fmt, ...)
 {
@@ -119,6 +139,8 @@ int api_reply_error(struct api_req *req, unsigned status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	scrub_store_path(msg, sizeof(msg), req->srv->store_real);
+	scrub_store_path(msg, sizeof(msg), req->srv->store_dir);
 	if (req->in_body) /* MHD cannot queue a reply before the body ends */
 		return api_body_fail(req, status, code, "%s", msg), 0;
 	if (status >= 500)
@@ -144,6 +166,12 @@ int api_reply_error(struct api_req *req, unsigned status, const char *code,
 	return api_queue(req, status, r, len);
 }
 
+/*
+ * A store error's message is for the client when the client caused it (a
+ * bad name, a missing repo, an invalid file).  Anything else (a full
+ * disk, damaged data, an I/O error) may name files of the store: the
+ * client gets a fixed message and the detail goes to the log.
+ */
 int api_reply_store_error(struct api_req *req, int rc, const char *notfound_code)
 {
 	const char *msg = hz_error_msg();
@@ -158,15 +186,21 @@ int api_reply_store_error(struct api_req *req, int rc, const char *notfound_code
 	case HZ_EUNSUPPORTED:
 		return api_reply_error(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "Unsupported",
 				       "%s", msg);
+	default:
+		break;
+	}
+	api_log(API_LOG_ERROR, "%s %s: %s", req->method, req->url, msg);
+	switch (rc) {
 	case HZ_ENOSPC:
-		return api_reply_error(req, MHD_HTTP_INSUFFICIENT_STORAGE,
-				       "InsufficientStorage", "%s", msg);
+		return api_reply_error(req, MHD_HTTP_INSUFFICIENT_STORAGE, "InsufficientStorage",
+				       "the server's disk is full; nothing was changed");
 	case HZ_ECORRUPT:
-		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "Corrupt", "%s",
-				       msg);
+		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "Corrupt",
+				       "stored data failed its integrity check (details are in"
+				       " the server's log)");
 	default:
 		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
-				       "%s", msg);
+				       "internal error (details are in the server's log)");
 	}
 }
 

@@ -572,6 +572,7 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	srv->cfg = *cfg;
 	srv->store_dir = hz_strdup(cfg->store_dir);
+	srv->store_real = realpath(cfg->store_dir, NULL);
 	srv->host = hz_strdup(host);
 	if (cfg->public_url && *cfg->public_url) {
 		size_t n = strlen(cfg->public_url);
@@ -662,6 +663,7 @@ void api_server_stop(struct api_server *srv)
 	metrics_free(srv->metrics);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->store_dir);
+	free(srv->store_real);
 	free(srv->host);
 	free(srv->public_url);
 	free(srv);

@@ -55,6 +55,9 @@ static int die_usage(const char *msg)
 	return 2;
 }
 
+static const char enospc_hint[] =
+	"hubzip: the store's disk is full: nothing was stored; free some space and retry\n";
+
 static int fail(const char *what)
 {
 	if (what)
@@ -349,6 +352,8 @@ static int cmd_ingest(const char *dir, int argc, char **argv)
 		if (r) {
 			progress_end(&prog);
 			fprintf(stderr, "hubzip: ingest failed: '%s': %s\n", w.fs[k], hz_error_msg());
+			if (r == HZ_ENOSPC)
+				fputs(enospc_hint, stderr);
 			rc = 1;
 			goto out;
 		}
@@ -356,8 +361,11 @@ static int cmd_ingest(const char *dir, int argc, char **argv)
 	rc = store_ingest_commit(in, message, commit);
 	progress_end(&prog);
 	if (rc) {
+		fail("ingest failed");
+		if (rc == HZ_ENOSPC)
+			fputs(enospc_hint, stderr);
 		rc = 1;
-		goto out_fail;
+		goto out;
 	}
 	printf("%s\n", commit);
 	fprintf(stderr, "hubzip: %s@%s: %zu files, %.1f MB in %.2fs\n", repo, rev, w.n,
