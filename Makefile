@@ -34,6 +34,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/replay_%)
 MIGRATIONS := $(sort $(wildcard migrations/[0-9][0-9][0-9][0-9]_*.sql))
+MIGRATIONS_PG := $(sort $(wildcard migrations/postgresql/[0-9][0-9][0-9][0-9]_*.sql))
 UI_ASSETS := $(sort $(wildcard api/ui/*.html api/ui/*.js api/ui/*.css))
 DEPS_STAMP := build/.deps-ok
 
@@ -52,9 +53,9 @@ $(B)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/gen/migrations.c: $(MIGRATIONS) migrations/embed.sh
+$(B)/gen/migrations.c: $(MIGRATIONS) $(MIGRATIONS_PG) migrations/embed.sh
 	@mkdir -p $(dir $@)
-	sh migrations/embed.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+	sh migrations/embed.sh $(MIGRATIONS) --postgresql $(MIGRATIONS_PG) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/gen/migrations.o: $(B)/gen/migrations.c
 	@mkdir -p $(dir $@)

@@ -25,7 +25,7 @@
 #include "store/store.h"
 
 static const char usage[] =
-	"usage: hubzip [--store DIR] COMMAND [ARGS]\n"
+	"usage: hubzip [--store DIR] [--index URL] COMMAND [ARGS]\n"
 	"\n"
 	"  init                               create the store (default ./data)\n"
 	"  ingest REPO[@BRANCH] PATH... [-m MSG] [--replace]\n"
@@ -47,7 +47,9 @@ static const char usage[] =
 	"  version\n"
 	"\n"
 	"REV is a branch (default main), a commit id or a prefix of one (7+ hex digits).\n"
-	"The store is --store DIR, else $HUBZIP_STORE, else ./data.\n";
+	"The store is --store DIR, else $HUBZIP_STORE, else ./data.\n"
+	"The index is --index postgresql://USER@HOST:PORT/DB, else $HUBZIP_INDEX, else the\n"
+	"SQLite file in the store; `init` with --index prepares the database.\n";
 
 static int die_usage(const char *msg)
 {
@@ -790,6 +792,7 @@ static int cmd_gc(const char *dir, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("HUBZIP_STORE");
+	const char *index = getenv("HUBZIP_INDEX");
 	int i = 1, dir_explicit = dir && *dir;
 
 	if (!dir || !*dir)
@@ -802,6 +805,12 @@ int main(int argc, char **argv)
 		} else if (!strncmp(argv[i], "--store=", 8)) {
 			dir = argv[i] + 8;
 			dir_explicit = 1;
+			i++;
+		} else if (!strcmp(argv[i], "--index") && i + 1 < argc) {
+			index = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--index=", 8)) {
+			index = argv[i] + 8;
 			i++;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage, stdout);
@@ -816,6 +825,10 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return die_usage("no command given");
+	if (store_index_set(index)) {
+		fprintf(stderr, "hubzip: %s\n\n%s", hz_error_msg(), usage);
+		return 2;
+	}
 	argc -= i;
 	argv += i;
 	if (!strcmp(argv[0], "init"))

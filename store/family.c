@@ -681,8 +681,11 @@ int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int6
 		if (rc)
 			return rc;
 	}
-	rc = db_prepare(s, &st, "INSERT OR REPLACE INTO repo_families(repo_id, family_id,"
-				" base_repo_id, score, hint, revision_id) VALUES (?,?,?,?,?,?)");
+	rc = db_prepare(s, &st, "INSERT INTO repo_families(repo_id, family_id,"
+				" base_repo_id, score, hint, revision_id) VALUES (?,?,?,?,?,?)"
+				" ON CONFLICT(repo_id) DO UPDATE SET family_id = excluded.family_id,"
+				" base_repo_id = excluded.base_repo_id, score = excluded.score,"
+				" hint = excluded.hint, revision_id = excluded.revision_id");
 	if (rc)
 		return rc;
 	db_bind_int64(st, 1, repo_id);

@@ -334,7 +334,8 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 				" FROM segments sg JOIN objects o ON o.id = sg.object_id"
 				" WHERE sg.file_id = ? ORDER BY sg.file_off");
 	if (!rc)
-		rc = db_prepare(s, &k.mark, "INSERT OR REPLACE INTO fsck_seen VALUES (?, ?)");
+		rc = db_prepare(s, &k.mark, "INSERT INTO fsck_seen VALUES (?, ?)"
+					 " ON CONFLICT(object_id) DO UPDATE SET damaged = excluded.damaged");
 	if (!rc)
 		rc = db_prepare(s, &k.seen, "SELECT damaged FROM fsck_seen WHERE object_id = ?");
 	if (!rc) {

@@ -33,8 +33,11 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 			" created_at, base_object_id, transform) VALUES (?,?,?,?,?,?,?,?,?)"
 			" ON CONFLICT(sha256) DO NOTHING RETURNING id");
 	if (!rc)
-		rc = db_prepare(s, &mom, "INSERT OR REPLACE INTO tensor_moments(object_id, nelem,"
-					 " dtype, shape, sum, sumsq) VALUES (?,?,?,?,?,?)");
+		rc = db_prepare(s, &mom, "INSERT INTO tensor_moments(object_id, nelem,"
+					 " dtype, shape, sum, sumsq) VALUES (?,?,?,?,?,?)"
+					 " ON CONFLICT(object_id) DO UPDATE SET nelem = excluded.nelem,"
+					 " dtype = excluded.dtype, shape = excluded.shape, sum = excluded.sum,"
+					 " sumsq = excluded.sumsq");
 	if (!rc)
 		rc = db_prepare(s, &blk,
 				"INSERT INTO blocks(object_id, raw_off, raw_len, pack_id, pack_off,"
@@ -295,7 +298,7 @@ static int insert_revision(struct store_ingest *in, const char *message, int64_t
 	}
 	if (in->dels.n) {
 		rc = db_prepare(s, &st, "DELETE FROM revision_files WHERE revision_id = ?1 AND"
-					" (path = ?2 OR (?3 AND substr(path, 1, length(?2) + 1)"
+					" (path = ?2 OR (?3 <> 0 AND substr(path, 1, length(?2) + 1)"
 					" = ?2 || '/'))");
 		for (size_t i = 0; !rc && i < in->dels.n; i++) {
 			db_bind_int64(st, 1, rev);
@@ -307,8 +310,9 @@ static int insert_revision(struct store_ingest *in, const char *message, int64_t
 		if (rc)
 			return rc;
 	}
-	rc = db_prepare(s, &st, "INSERT OR REPLACE INTO revision_files(revision_id, path,"
-				" file_id) VALUES (?,?,?)");
+	rc = db_prepare(s, &st, "INSERT INTO revision_files(revision_id, path,"
+				" file_id) VALUES (?,?,?) ON CONFLICT(revision_id, path)"
+				" DO UPDATE SET file_id = excluded.file_id");
 	for (size_t i = 0; !rc && i < in->files.n; i++) {
 		db_bind_int64(st, 1, rev);
 		db_bind_text(st, 2, in->files.v[i].path, -1);
@@ -317,8 +321,9 @@ static int insert_revision(struct store_ingest *in, const char *message, int64_t
 	}
 	db_finalize(st);
 	if (!rc)
-		rc = db_prepare(s, &st, "INSERT OR REPLACE INTO refs(repo_id, name, revision_id)"
-					" VALUES (?,?,?)");
+		rc = db_prepare(s, &st, "INSERT INTO refs(repo_id, name, revision_id)"
+					" VALUES (?,?,?) ON CONFLICT(repo_id, name)"
+					" DO UPDATE SET revision_id = excluded.revision_id");
 	if (rc)
 		return rc;
 	db_bind_int64(st, 1, repo_id);

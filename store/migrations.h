@@ -1,8 +1,9 @@
 /*
  * store/migrations.h - the schema migrations embedded at build time.
  *
- * The table is generated from migrations/NNNN_name.sql by
- * migrations/embed.sh, in ascending order of NNNN.
+ * The tables are generated from migrations/NNNN_name.sql (SQLite) and
+ * migrations/postgresql/NNNN_name.sql (PostgreSQL) by migrations/embed.sh,
+ * in ascending order of NNNN; both have the same migrations.
  */
 #ifndef HZ_STORE_MIGRATIONS_H
 #define HZ_STORE_MIGRATIONS_H
@@ -15,5 +16,7 @@ struct hz_migration {
 
 extern const struct hz_migration hz_migrations[];
 extern const int hz_migrations_count;
+extern const struct hz_migration hz_migrations_pg[];
+extern const int hz_migrations_pg_count;
 
 #endif

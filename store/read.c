@@ -60,7 +60,8 @@ static int revision_fill(struct store *s, struct store_revision *out, int64_t re
 			    "SELECT v.commit_id, v.created_at, count(f.path),"
 			    " coalesce(sum(fl.size), 0) FROM revisions v"
 			    " LEFT JOIN revision_files f ON f.revision_id = v.id"
-			    " LEFT JOIN files fl ON fl.id = f.file_id WHERE v.id = ?");
+			    " LEFT JOIN files fl ON fl.id = f.file_id WHERE v.id = ?"
+			    " GROUP BY v.id, v.commit_id, v.created_at");
 
 	if (rc)
 		return rc;

@@ -51,7 +51,7 @@ void store_acct_stages(struct store_stages *out, const struct store_acct *a)
  * reads, as a schema-qualified name. */
 static const char *tbl(const struct store_acct_view *v, const char *name, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s%s", v->temp ? "temp.sx_" : "main.stats_", name);
+	snprintf(buf, n, "%s%s", v->temp ? "sx_" : "stats_", name);
 	return buf;
 }
 
@@ -121,7 +121,7 @@ int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out)
 	memset(out, 0, sizeof(*out));
 	snprintf(sql, sizeof(sql),
 		 "SELECT " ACCT_COLS ", x.repos, x.families, x.objects,"
-		 " (SELECT count(*) FROM main.packs), (SELECT coalesce(sum(size), 0) FROM main.packs)"
+		 " (SELECT count(*) FROM packs), (SELECT coalesce(sum(size), 0) FROM packs)"
 		 " FROM %s x WHERE x.id = 1", "x.revisions", tbl(v, "totals", t, sizeof(t)));
 	rc = db_prepare(s, &st, sql);
 	if (rc)
@@ -147,7 +147,7 @@ int store_acct_totals(struct store_acct_view *v, struct store_acct_totals *out)
 static int repo_exists(struct store *s, const char *repo)
 {
 	struct db_stmt *st = NULL;
-	int rc = db_prepare(s, &st, "SELECT 1 FROM main.repos WHERE name = ?");
+	int rc = db_prepare(s, &st, "SELECT 1 FROM repos WHERE name = ?");
 
 	if (rc)
 		return rc;
@@ -179,12 +179,12 @@ int store_acct_repos_each(struct store_acct_view *v, const char *repo, int64_t f
 		 " coalesce(m.family_id, 0), b.name, coalesce(b.private, 0),"
 		 " CASE WHEN m.base_repo_id IS NULL THEN -1 ELSE coalesce(m.score, -1) END,"
 		 " m.hint, x.exclusive_bytes, " ACCT_COLS
-		 " FROM main.repos r JOIN %s x ON x.repo_id = r.id"
-		 " LEFT JOIN main.repo_families m ON m.repo_id = r.id"
-		 " LEFT JOIN main.repos b ON b.id = m.base_repo_id"
-		 " WHERE (?1 IS NULL OR r.name = ?1) AND (?2 = 0 OR m.family_id = ?2)"
+		 " FROM repos r JOIN %s x ON x.repo_id = r.id"
+		 " LEFT JOIN repo_families m ON m.repo_id = r.id"
+		 " LEFT JOIN repos b ON b.id = m.base_repo_id"
+		 " WHERE (CAST(?1 AS TEXT) IS NULL OR r.name = ?1) AND (?2 = 0 OR m.family_id = ?2)"
 		 " ORDER BY CASE WHEN ?2 = 0 THEN -x.logical_bytes"
-		 "  ELSE m.base_repo_id IS NOT NULL END, r.name",
+		 "  WHEN m.base_repo_id IS NULL THEN 0 ELSE 1 END, r.name",
 		 "x.revisions", tbl(v, "repos", t, sizeof(t)));
 	rc = db_prepare(s, &st, sql);
 	if (rc)
@@ -238,7 +238,7 @@ int store_acct_revisions_each(struct store_acct_view *v, const char *repo,
 		return rc;
 	snprintf(sql, sizeof(sql),
 		 "SELECT v.commit_id, v.created_at, v.message, " ACCT_COLS
-		 " FROM main.revisions v JOIN main.repos r ON r.id = v.repo_id"
+		 " FROM revisions v JOIN repos r ON r.id = v.repo_id"
 		 " JOIN %s x ON x.revision_id = v.id WHERE r.name = ?1 ORDER BY v.id DESC",
 		 "1", tbl(v, "revisions", t, sizeof(t)));
 	rc = db_prepare(s, &st, sql);
@@ -281,10 +281,10 @@ int store_acct_families_each(struct store_acct_view *v, int64_t family,
 		 " FROM %s f JOIN (SELECT rf.family_id AS fid, count(*) AS members,"
 		 "  sum(x.logical_bytes) AS l, sum(x.file_bytes) AS fb, sum(x.object_bytes) AS ob,"
 		 "  sum(x.physical_bytes) AS pb, sum(x.delta_bytes) AS db, sum(x.revisions) AS revs,"
-		 "  sum(x.files) AS files FROM main.repo_families rf JOIN %s x"
+		 "  sum(x.files) AS files FROM repo_families rf JOIN %s x"
 		 "  ON x.repo_id = rf.repo_id GROUP BY rf.family_id) m ON m.fid = f.family_id"
-		 " LEFT JOIN main.repos rr ON rr.id = (SELECT rf.repo_id FROM main.repo_families rf"
-		 "  JOIN main.repos r ON r.id = rf.repo_id WHERE rf.family_id = f.family_id"
+		 " LEFT JOIN repos rr ON rr.id = (SELECT rf.repo_id FROM repo_families rf"
+		 "  JOIN repos r ON r.id = rf.repo_id WHERE rf.family_id = f.family_id"
 		 "  ORDER BY rf.base_repo_id IS NOT NULL, r.name LIMIT 1)"
 		 " WHERE ?1 = 0 OR f.family_id = ?1 ORDER BY m.l DESC, f.family_id",
 		 tbl(v, "families", tf, sizeof(tf)), tbl(v, "repos", tr, sizeof(tr)));

@@ -13,6 +13,27 @@
 #include "common/error.h"
 #include "delta/delta.h"
 
+static char *index_spec;	/* store_index_set; NULL: DIR/hubzip.db */
+
+int store_index_set(const char *spec)
+{
+	char *copy = NULL;
+
+	if (spec && *spec && !db_spec_is_postgres(spec))
+		return hz_error_set(HZ_EINVAL, "index '%s': not a postgresql:// or postgres:// URL",
+				    spec);
+	if (spec && *spec && !(copy = hz_strdup(spec)))
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	free(index_spec);
+	index_spec = copy;
+	return 0;
+}
+
+const char *store_index_get(void)
+{
+	return index_spec;
+}
+
 int store_open(struct store **out, const char *dir, int create)
 {
 	struct store *s;
@@ -39,7 +60,7 @@ int store_open(struct store **out, const char *dir, int create)
 	s->dir = hz_strdup(dir);
 	s->packs_dir = hz_path_join(dir, "objects/packs");
 	s->tmp_dir = hz_path_join(dir, "objects/tmp");
-	dbpath = hz_path_join(dir, "hubzip.db");
+	dbpath = index_spec ? hz_strdup(index_spec) : hz_path_join(dir, DB_SQLITE_FILE);
 	s->blk_buf = malloc(delta_block_bound(DELTA_BLOCK_MAX));
 	s->raw_buf = malloc(DELTA_BLOCK_MAX);
 	s->base_buf = malloc(DELTA_BLOCK_MAX);
@@ -49,7 +70,7 @@ int store_open(struct store **out, const char *dir, int create)
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (!create && access(dbpath, F_OK)) {
+	if (!create && !index_spec && access(dbpath, F_OK)) {
 		rc = hz_error_set(HZ_ENOTFOUND,
 				  "no store at '%s' (run 'hubzip --store %s init')",
 				  dir, dir);
@@ -63,6 +84,15 @@ int store_open(struct store **out, const char *dir, int create)
 			goto fail;
 	}
 	rc = db_open(s, dbpath, 1);
+	if (!rc && !create && index_spec) {
+		int version = 0;
+
+		rc = migrate_version(s, &version);
+		if (!rc && !version)
+			rc = hz_error_set(HZ_ENOTFOUND,
+					  "the index has no hubzip schema (run 'hubzip --index URL"
+					  " --store %s init')", dir);
+	}
 	if (!rc)
 		rc = migrate_apply(s);
 	if (rc)

@@ -48,7 +48,9 @@ struct store {
 	int have_key;
 };
 
-/* migrate.c */
+/* migrate.c: the schema version of the index (0: none yet), and bringing
+ * it to the latest */
+int migrate_version(struct store *s, int *out);
 int migrate_apply(struct store *s);
 
 /* pack.c: reading blocks from packs */
