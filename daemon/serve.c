@@ -27,7 +27,7 @@ static const char serve_usage[] =
 	"         [--max-header-bytes N] [--max-uploads N] [--log-level LEVEL]\n"
 	"         [--ingest-threads N] [--rate-limit R[/s|/m|/h]] [--rate-burst N]\n"
 	"         [--metrics-token-required true|false] [--secret-key-file FILE]\n"
-	"         [--check-config]\n"
+	"         [--index postgresql://USER@HOST:PORT/DB] [--check-config]\n"
 	"\n"
 	"--check-config parses every setting, prints the effective configuration\n"
 	"and exits: 0, or 1 with the first bad key or value (the store is not opened).\n"
@@ -43,6 +43,7 @@ struct settings {
 	char *ingest_threads, *rate_limit, *rate_burst;
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
 		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
+	char *index;
 	/* where each key's value came from, for --check-config */
 	const char *phase;		/* "file", the variable's name or "flag" */
 	const char *from[MAX_KEYS];
@@ -69,6 +70,7 @@ static const struct key {
 	{ "metrics_token_required", "HUBZIP_METRICS_TOKEN_REQUIRED",
 	  offsetof(struct settings, metrics_token_required) },
 	{ "secret_key_file", "HUBZIP_SECRET_KEY_FILE", offsetof(struct settings, secret_key_file) },
+	{ "index", "HUBZIP_INDEX", offsetof(struct settings, index) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -339,6 +341,8 @@ static const char *default_value(char *out, size_t n, const char *name,
 		return snprintf(out, n, "from each request's Host header"), NULL;
 	else if (!strcmp(name, "secret_key_file"))
 		return snprintf(out, n, "the store's secret.key"), NULL;
+	else if (!strcmp(name, "index"))
+		return snprintf(out, n, "the SQLite file in the store"), NULL;
 	else
 		return snprintf(out, n, "built-in default"), NULL;
 	return out;
@@ -358,6 +362,11 @@ static void print_config(struct settings *st, const char *config, int store_expl
 		if (!strcmp(keys[i].name, "store") && store_explicit) {
 			v = cfg->store_dir;
 			from = "hubzip --store or HUBZIP_STORE";
+		}
+		if (!strcmp(keys[i].name, "index") && store_index_get() &&
+		    (!v || strcmp(v, store_index_get()))) {
+			v = store_index_get();
+			from = "hubzip --index or HUBZIP_INDEX";
 		}
 		if (v)
 			printf("%s = %s\t# %s\n", keys[i].name, v, from ? from : "?");
@@ -457,6 +466,13 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 			goto fail;
 	}
 
+	/* the index: serve --index, else hubzip --index or HUBZIP_INDEX (set
+	 * by main), else the file */
+	for (size_t k = 0; k < NKEYS; k++)
+		if (!strcmp(keys[k].name, "index") && st.index &&
+		    ((st.from[k] && !strcmp(st.from[k], "flag")) || !store_index_get()) &&
+		    store_index_set(st.index))
+			goto fail;
 	api_config_init(&cfg);
 	cfg.store_dir = store_explicit || !st.store ? store_dir : st.store;
 	if (st.listen && parse_listen(st.listen, &host, &cfg.port))
