@@ -78,6 +78,17 @@ int blob_open(struct blob_backend **out, const char *url, const char *objects_di
 int blob_file_open(struct blob_backend **out, const char *root);
 int blob_s3_open(struct blob_backend **out, const char *url);
 
+/*
+ * Opens the backend of the store at dir: the URL store_blobs_set named,
+ * else the one DIR/blobs.url records, else the directory DIR/objects.
+ * HZ_EINVAL if the URL set names another place (bucket and prefix, or
+ * path) than the one recorded.  With create, a store without a record
+ * prepares the backend (blob_init) and records a URL set other than the
+ * default, so that later commands need no --blobs.
+ */
+#define BLOB_RECORD "blobs.url"
+int blob_store_open(struct blob_backend **out, const char *dir, int create);
+
 /* The key of pack NAME (32 hex digits): "packs/XX/NAME.pack". */
 #define BLOB_PACK_KEY_MAX 64
 void blob_pack_key(char out[BLOB_PACK_KEY_MAX], const char *name);

@@ -307,8 +307,8 @@ static int req_error(struct blob_s3 *s, struct req *r, const char *what)
 
 	if (r->status == 416)
 		rc = HZ_ECORRUPT; /* a range past the end: the object is short */
-	hz_error_set(rc, "s3: %s %s s3://%s/%s%s: HTTP %ld%s%s%s%s%s", op_verb(r), what,
-		     s->bucket, s->prefix, r->key ? r->key : "", r->status, code ? " " : "",
+	hz_error_set(rc, "s3: %s%s%s s3://%s/%s%s: HTTP %ld%s%s%s%s%s", op_verb(r), *what ? " " : "",
+		     what, s->bucket, s->prefix, r->key ? r->key : "", r->status, code ? " " : "",
 		     code ? code : "", msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
 	free(code);
 	free(msg);

@@ -62,27 +62,23 @@ static int check_packs(struct fsck *k)
 	while (!rc && db_step(st) == DB_ROW) {
 		const char *name = (const char *)db_column_text(st, 0);
 		uint64_t size = (uint64_t)db_column_int64(st, 1);
-		char *path = pack_path(s, name);
+		char key[BLOB_PACK_KEY_MAX];
 		uint8_t hdr[PACK_HDR];
-		struct stat sb;
-		int fd;
+		uint64_t got = 0;
+		int r;
 
-		if (!path) {
-			rc = hz_error_set(HZ_ENOMEM, "out of memory");
-			break;
-		}
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &sb)) {
+		blob_pack_key(key, name);
+		r = blob_stat(s->blobs, key, &got);
+		if (r == HZ_ENOTFOUND)
 			problem(k, "pack %s: missing", name);
-		} else if ((uint64_t)sb.st_size != size) {
-			problem(k, "pack %s: %llu bytes on disk, %llu in the index", name,
-				(unsigned long long)sb.st_size, (unsigned long long)size);
-		} else if (hz_pread_all(fd, hdr, sizeof(hdr), 0) || memcmp(hdr, PACK_MAGIC, 8)) {
+		else if (r)
+			problem(k, "pack %s: cannot be checked: %s", name, hz_error_msg());
+		else if (got != size)
+			problem(k, "pack %s: %llu bytes stored, %llu in the index", name,
+				(unsigned long long)got, (unsigned long long)size);
+		else if (blob_read(s->blobs, key, 0, hdr, sizeof(hdr)) ||
+			 memcmp(hdr, PACK_MAGIC, 8))
 			problem(k, "pack %s: bad header", name);
-		}
-		if (fd >= 0)
-			close(fd);
-		free(path);
 	}
 	db_finalize(st);
 	return rc;

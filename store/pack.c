@@ -28,6 +28,8 @@ char *pack_path(struct store *s, const char *name)
 
 void pack_fds_close(struct store *s)
 {
+	if (s->blobs)
+		blob_drop_cache(s->blobs);
 	for (int i = 0; i < PACK_FD_CACHE; i++) {
 		if (s->fds[i].fd >= 0)
 			close(s->fds[i].fd);
@@ -90,6 +92,45 @@ int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd)
 	return 0;
 }
 
+/* The blob key of pack pack_id, as the index names it (names are never
+ * reused, so a backend may cache by key). */
+static int pack_key(struct store *s, int64_t pack_id, char key[BLOB_PACK_KEY_MAX])
+{
+	struct db_stmt *st;
+	int rc = 0, step;
+
+	if (!s->pack_name_stmt) {
+		rc = db_prepare(s, &s->pack_name_stmt, "SELECT name FROM packs WHERE id = ?");
+		if (rc)
+			return rc;
+	}
+	st = s->pack_name_stmt;
+	db_bind_int64(st, 1, pack_id);
+	step = db_step(st);
+	if (step == DB_ROW)
+		blob_pack_key(key, (const char *)db_column_text(st, 0));
+	else if (step == DB_DONE)
+		rc = hz_error_set(HZ_ECORRUPT, "index names pack %lld, which has no row",
+				  (long long)pack_id);
+	else
+		rc = db_error(s, "cannot look a pack up");
+	db_reset(st);
+	return rc;
+}
+
+int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len)
+{
+	char key[BLOB_PACK_KEY_MAX];
+	int rc = pack_key(s, pack_id, key);
+
+	if (!rc)
+		rc = blob_read(s->blobs, key, off, buf, len);
+	if (rc == HZ_ENOTFOUND)
+		rc = hz_error_set(HZ_ECORRUPT, "pack '%s' is missing from %s", key,
+				  blob_where(s->blobs));
+	return rc;
+}
+
 /* Reads the block at pack_off of pack_id and decodes it into out (at least
  * DELTA_BLOCK_MAX bytes), with base (NULL or the raw bytes of its base
  * block) for a delta block. */
@@ -97,20 +138,15 @@ static int block_load(struct store *s, const struct blk_ref *b, uint8_t *out,
 		      const uint8_t *base, size_t base_len, int base_dt, size_t *out_len)
 {
 	struct delta_block_info info;
-	int fd, rc;
+	int rc;
 
 	if (b->enc_len < DELTA_BLOCK_HDR || b->enc_len > delta_block_bound(DELTA_BLOCK_MAX) ||
 	    b->raw_len > DELTA_BLOCK_MAX)
 		return hz_error_set(HZ_ECORRUPT, "index row for block at %llu of pack %lld is invalid",
 				    (unsigned long long)b->pack_off, (long long)b->pack_id);
-	rc = pack_fd_get(s, b->pack_id, &fd);
+	rc = pack_read(s, b->pack_id, b->pack_off, s->blk_buf, b->enc_len);
 	if (rc)
 		return rc;
-	rc = hz_pread_all(fd, s->blk_buf, b->enc_len, b->pack_off);
-	if (rc)
-		return hz_error_set(HZ_ECORRUPT, "block at %llu of pack %lld: %s",
-				    (unsigned long long)b->pack_off, (long long)b->pack_id,
-				    "pack file is truncated or unreadable");
 	rc = delta_block_header_parse(&info, s->blk_buf, b->enc_len);
 	if (!rc && (info.raw_len != b->raw_len || info.checksum != b->checksum ||
 		    (uint64_t)info.payload_len + DELTA_BLOCK_HDR != b->enc_len))

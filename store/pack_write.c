@@ -3,8 +3,9 @@
  *
  * A session appends encoded blocks to packs under objects/tmp/; a pack is
  * closed past PACK_TARGET_SIZE and a new one started.  pack_set_finish
- * fsyncs each pack and renames it into objects/packs/XX/ (fsyncing the
- * directories) before the index transaction that references it; until
+ * stores each pack in the blob backend (store/blob.h: fsynced and renamed
+ * into objects/packs/XX/, fsyncing the directories, or uploaded to S3)
+ * before the index transaction that references it; until
  * pack_set_committed, pack_set_release removes them again.
  */
 #include "store/store_int.h"
@@ -87,36 +88,24 @@ int pack_set_finish(struct store *s, struct pack_set *ps)
 
 	for (size_t i = 0; i < ps->n; i++) {
 		struct pack_out *p = &ps->v[i];
-		char sub[8], *dir, *dst;
+		char key[BLOB_PACK_KEY_MAX];
 
 		if (fsync(p->fd))
 			return hz_error_set_errno(HZ_ERROR, "cannot fsync pack '%s'", p->name);
 		close(p->fd);
 		p->fd = -1;
-		snprintf(sub, sizeof(sub), "%.2s", p->name);
-		dir = hz_path_join(s->packs_dir, sub);
-		dst = pack_path(s, p->name);
-		if (!dir || !dst) {
-			free(dir);
-			free(dst);
-			return hz_error_set(HZ_ENOMEM, "out of memory");
-		}
-		rc = hz_mkdir_p(dir);
-		if (!rc && rename(p->tmp_path, dst))
-			rc = hz_error_set_errno(HZ_ERROR, "cannot move pack '%s' into place", p->name);
-		if (!rc)
-			rc = hz_fsync_dir(dir);
-		if (!rc) {
-			free(p->tmp_path);
-			p->tmp_path = dst; /* now only removed if the commit fails */
-			dst = NULL;
-		}
-		free(dir);
-		free(dst);
+		/* the file backend renames it into objects/packs/XX/ (fsyncing
+		 * the directories), S3 uploads it and removes the local file */
+		blob_pack_key(key, p->name);
+		rc = blob_put(s->blobs, key, p->tmp_path, p->size);
 		if (rc)
 			return rc;
+		free(p->tmp_path);
+		p->tmp_path = NULL;
+		p->stored = 1; /* now only removed if the commit fails */
+		ps->blobs = s->blobs;
 	}
-	return ps->n ? hz_fsync_dir(s->packs_dir) : 0;
+	return 0;
 }
 
 void pack_set_committed(struct pack_set *ps)
@@ -124,6 +113,7 @@ void pack_set_committed(struct pack_set *ps)
 	for (size_t i = 0; i < ps->n; i++) {
 		free(ps->v[i].tmp_path);
 		ps->v[i].tmp_path = NULL;
+		ps->v[i].stored = 0;
 	}
 }
 
@@ -137,6 +127,12 @@ void pack_set_release(struct pack_set *ps)
 		if (p->tmp_path) /* not committed: remove */
 			unlink(p->tmp_path);
 		free(p->tmp_path);
+		if (p->stored && ps->blobs) { /* stored, not committed: remove */
+			char key[BLOB_PACK_KEY_MAX];
+
+			blob_pack_key(key, p->name);
+			blob_remove(ps->blobs, key);
+		}
 	}
 	free(ps->v);
 	ps->v = NULL;

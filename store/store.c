@@ -83,6 +83,9 @@ int store_open(struct store **out, const char *dir, int create)
 		if (rc)
 			goto fail;
 	}
+	rc = blob_store_open(&s->blobs, dir, create);
+	if (rc)
+		goto fail;
 	rc = db_open(s, dbpath, 1);
 	if (!rc && !create && index_spec) {
 		int version = 0;
@@ -112,6 +115,7 @@ void store_free(struct store *s)
 		return;
 	pack_fds_close(s);
 	db_finalize(s->base_stmt);
+	db_finalize(s->pack_name_stmt);
 	db_close(s->db);
 	delta_ctx_free(s->dctx);
 	free(s->blk_buf);
@@ -120,6 +124,7 @@ void store_free(struct store *s)
 	free(s->dir);
 	free(s->packs_dir);
 	free(s->tmp_dir);
+	blob_free(s->blobs);
 	free(s);
 }
 

@@ -51,6 +51,19 @@ int store_open(struct store **out, const char *dir, int create);
 int store_index_set(const char *spec);
 /* The index store_open uses: the URL set, or NULL for the default. */
 const char *store_index_get(void);
+/*
+ * Where every later store_open keeps the packs (docs/format.md, "Blob
+ * backends"): "file:///PATH" or "s3://BUCKET[/PREFIX]?endpoint=URL&
+ * region=R..." (credentials from AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY), or NULL or "" for what the store recorded at
+ * init (DIR/blobs.url), else DIR/objects.  A store created with a URL
+ * records it; one opened with a URL naming another bucket, prefix or
+ * directory than recorded fails with HZ_EINVAL.  The string is copied.
+ * 0, HZ_EINVAL (not such a URL) or HZ_ENOMEM.
+ */
+int store_blobs_set(const char *url);
+/* The URL set, or NULL. */
+const char *store_blobs_get(void);
 /* Closes the store; NULL is a no-op. */
 void store_free(struct store *s);
 /* The schema version of the open database. */

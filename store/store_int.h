@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/fs.h"
+#include "store/blob.h"
 #include "store/index.h"
 #include "store/store.h"
 
@@ -35,6 +36,8 @@ struct store {
 	char *dir;
 	char *packs_dir;	/* DIR/objects/packs */
 	char *tmp_dir;		/* DIR/objects/tmp */
+	struct blob_backend *blobs; /* where the packs are (blob.h) */
+	struct db_stmt *pack_name_stmt;
 	struct db *db;		/* the index (index.h) */
 	int schema_version;
 	struct delta_ctx *dctx;
@@ -56,7 +59,11 @@ int migrate_apply(struct store *s);
 /* pack.c: reading blocks from packs */
 char *pack_path(struct store *s, const char *name);
 int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd);
+/* Drops cached pack handles (the blob backend's too). */
 void pack_fds_close(struct store *s);
+/* Reads len bytes at off of pack pack_id from the blob backend:
+ * HZ_ECORRUPT if the pack is missing or short. */
+int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len);
 /* Where a block is, as the index says; base_obj != 0 for a delta block,
  * whose base is block (base_obj, base_off). */
 struct blk_ref {
@@ -102,7 +109,8 @@ void blk_ref_row(struct blk_ref *b, struct db_stmt *st);
 /* pack_write.c: a session's pack files */
 struct pack_out {
 	char name[33];		/* 32 hex digits */
-	char *tmp_path;		/* where it is until committed, then NULL */
+	char *tmp_path;		/* the local file until it is stored, then NULL */
+	int stored;		/* in the blob backend, not yet committed */
 	int fd;
 	uint64_t size;
 	int64_t id;		/* packs row, once inserted */
@@ -110,6 +118,7 @@ struct pack_out {
 
 struct pack_set {
 	struct pack_out *v;
+	struct blob_backend *blobs; /* where pack_set_finish stored them */
 	size_t n, cap;
 };
 
@@ -118,11 +127,12 @@ struct pack_set {
  * the block's offset in it. */
 int pack_set_append(struct store *s, struct pack_set *ps, const uint8_t *blk,
 		    size_t n, uint32_t *pack, uint64_t *off);
-/* fsyncs every pack and renames it into objects/packs/XX/. */
+/* Stores every pack in the blob backend (fsynced and renamed into
+ * objects/packs/XX/, or uploaded): before the index names them. */
 int pack_set_finish(struct store *s, struct pack_set *ps);
 /* After the index commit: the packs belong to the store. */
 void pack_set_committed(struct pack_set *ps);
-/* Closes the packs and removes those not committed. */
+/* Closes the packs and removes those not committed (local or stored). */
 void pack_set_release(struct pack_set *ps);
 
 
