@@ -6,6 +6,7 @@
 #   make bench      ingest/restore a corpus (CORPUS=DIR) side by side with zstd; see tests/bench/
 #   make asan|ubsan run the unit tests and fuzz replays under a sanitizer
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#   make test-load  the load test: 64 clients for 60 s, then 30 s with big uploads (docs/bench.md)
 #   make clean
 
 B        ?= build
@@ -38,7 +39,7 @@ MIGRATIONS_PG := $(sort $(wildcard migrations/postgresql/[0-9][0-9][0-9][0-9]_*.
 UI_ASSETS := $(sort $(wildcard api/ui/*.html api/ui/*.js api/ui/*.css))
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers asan ubsan fuzz run bench clean
+.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load asan ubsan fuzz run bench clean
 .SECONDARY:
 
 all: $(B)/hubzip
@@ -80,6 +81,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libhubzip.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -o $@ $< $(B)/libhubzip.a $(LDLIBS) -lcmocka
 
+# the load generator (tests/load/): links libcurl itself
+$(B)/hzload: tests/load/hzload.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lcurl -lcrypto -lpthread
+
 $(B)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libhubzip.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(B)/libhubzip.a $(LDLIBS)
@@ -99,9 +105,17 @@ test-fuzz: $(FUZZ_REPLAY)
 test-layers:
 	@sh tests/check-layers.sh
 
-test-integration: $(B)/hubzip
+test-integration: $(B)/hubzip $(B)/hzload
 	@set -e; for t in $(sort $(wildcard tests/integration/[0-9]*.sh)); do echo "== $$t"; \
-		HUBZIP=$(B)/hubzip CORPUS_MINI=$(CORPUS_MINI) bash $$t; done
+		HUBZIP=$(B)/hubzip HZLOAD=$(B)/hzload CORPUS_MINI=$(CORPUS_MINI) bash $$t; done
+
+# opt-in, ~2 minutes: 64 mixed clients for 60 s, then 30 s while two more
+# upload a 128 MiB model again and again (downloads must not stall)
+test-load: $(B)/hubzip $(B)/hzload corpus-mini
+	HUBZIP=$(B)/hubzip HZLOAD=$(B)/hzload CORPUS_MINI=$(CORPUS_MINI) \
+		bash tests/load/load.sh --seconds 60 --out $(B)/load.json
+	HUBZIP=$(B)/hubzip HZLOAD=$(B)/hzload CORPUS_MINI=$(CORPUS_MINI) \
+		bash tests/load/load.sh --seconds 30 --big 128 --big-clients 2 --out $(B)/load-big.json
 
 test: deps test-layers
 	deploy/install-deps.sh --test
