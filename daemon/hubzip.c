@@ -25,7 +25,7 @@
 #include "store/store.h"
 
 static const char usage[] =
-	"usage: hubzip [--store DIR] [--index URL] COMMAND [ARGS]\n"
+	"usage: hubzip [--store DIR] [--index URL] [--blobs URL] COMMAND [ARGS]\n"
 	"\n"
 	"  init                               create the store (default ./data)\n"
 	"  ingest REPO[@BRANCH] PATH... [-m MSG] [--replace]\n"
@@ -49,7 +49,11 @@ static const char usage[] =
 	"REV is a branch (default main), a commit id or a prefix of one (7+ hex digits).\n"
 	"The store is --store DIR, else $HUBZIP_STORE, else ./data.\n"
 	"The index is --index postgresql://USER@HOST:PORT/DB, else $HUBZIP_INDEX, else the\n"
-	"SQLite file in the store; `init` with --index prepares the database.\n";
+	"SQLite file in the store; `init` with --index prepares the database.\n"
+	"The packs are in --blobs s3://BUCKET[/PREFIX]?endpoint=URL&region=R (credentials\n"
+	"from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or file:///PATH, else $HUBZIP_BLOBS,\n"
+	"else where `init` put them (DIR/objects by default); `init` with --blobs prepares\n"
+	"the bucket and records it in the store.\n";
 
 static int die_usage(const char *msg)
 {
@@ -793,6 +797,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = getenv("HUBZIP_STORE");
 	const char *index = getenv("HUBZIP_INDEX");
+	const char *blobs = getenv("HUBZIP_BLOBS");
 	int i = 1, dir_explicit = dir && *dir;
 
 	if (!dir || !*dir)
@@ -812,6 +817,12 @@ int main(int argc, char **argv)
 		} else if (!strncmp(argv[i], "--index=", 8)) {
 			index = argv[i] + 8;
 			i++;
+		} else if (!strcmp(argv[i], "--blobs") && i + 1 < argc) {
+			blobs = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--blobs=", 8)) {
+			blobs = argv[i] + 8;
+			i++;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage, stdout);
 			return 0;
@@ -825,7 +836,7 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return die_usage("no command given");
-	if (store_index_set(index)) {
+	if (store_index_set(index) || store_blobs_set(blobs)) {
 		fprintf(stderr, "hubzip: %s\n\n%s", hz_error_msg(), usage);
 		return 2;
 	}

@@ -27,7 +27,9 @@ static const char serve_usage[] =
 	"         [--max-header-bytes N] [--max-uploads N] [--log-level LEVEL]\n"
 	"         [--ingest-threads N] [--rate-limit R[/s|/m|/h]] [--rate-burst N]\n"
 	"         [--metrics-token-required true|false] [--secret-key-file FILE]\n"
-	"         [--index postgresql://USER@HOST:PORT/DB] [--check-config]\n"
+	"         [--index postgresql://USER@HOST:PORT/DB]\n"
+	"         [--blobs s3://BUCKET[/PREFIX]?endpoint=URL&region=R | file:///PATH]\n"
+	"         [--check-config]\n"
 	"\n"
 	"--check-config parses every setting, prints the effective configuration\n"
 	"and exits: 0, or 1 with the first bad key or value (the store is not opened).\n"
@@ -43,7 +45,7 @@ struct settings {
 	char *ingest_threads, *rate_limit, *rate_burst;
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
 		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
-	char *index;
+	char *index, *blobs;
 	/* where each key's value came from, for --check-config */
 	const char *phase;		/* "file", the variable's name or "flag" */
 	const char *from[MAX_KEYS];
@@ -71,6 +73,7 @@ static const struct key {
 	  offsetof(struct settings, metrics_token_required) },
 	{ "secret_key_file", "HUBZIP_SECRET_KEY_FILE", offsetof(struct settings, secret_key_file) },
 	{ "index", "HUBZIP_INDEX", offsetof(struct settings, index) },
+	{ "blobs", "HUBZIP_BLOBS", offsetof(struct settings, blobs) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -343,6 +346,9 @@ static const char *default_value(char *out, size_t n, const char *name,
 		return snprintf(out, n, "the store's secret.key"), NULL;
 	else if (!strcmp(name, "index"))
 		return snprintf(out, n, "the SQLite file in the store"), NULL;
+	else if (!strcmp(name, "blobs"))
+		return snprintf(out, n, "where init put the packs (DIR/blobs.url, else DIR/objects)"),
+		       NULL;
 	else
 		return snprintf(out, n, "built-in default"), NULL;
 	return out;
@@ -367,6 +373,11 @@ static void print_config(struct settings *st, const char *config, int store_expl
 		    (!v || strcmp(v, store_index_get()))) {
 			v = store_index_get();
 			from = "hubzip --index or HUBZIP_INDEX";
+		}
+		if (!strcmp(keys[i].name, "blobs") && store_blobs_get() &&
+		    (!v || strcmp(v, store_blobs_get()))) {
+			v = store_blobs_get();
+			from = "hubzip --blobs or HUBZIP_BLOBS";
 		}
 		if (v)
 			printf("%s = %s\t# %s\n", keys[i].name, v, from ? from : "?");
@@ -472,6 +483,12 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 		if (!strcmp(keys[k].name, "index") && st.index &&
 		    ((st.from[k] && !strcmp(st.from[k], "flag")) || !store_index_get()) &&
 		    store_index_set(st.index))
+			goto fail;
+	/* the packs' place, likewise (store_blobs_set) */
+	for (size_t k = 0; k < NKEYS; k++)
+		if (!strcmp(keys[k].name, "blobs") && st.blobs &&
+		    ((st.from[k] && !strcmp(st.from[k], "flag")) || !store_blobs_get()) &&
+		    store_blobs_set(st.blobs))
 			goto fail;
 	api_config_init(&cfg);
 	cfg.store_dir = store_explicit || !st.store ? store_dir : st.store;
