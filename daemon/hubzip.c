@@ -37,7 +37,7 @@ static const char usage[] =
 	"  fsck                               verify every object, block and file\n"
 	"  families [--json]                  model families: members, bases, similarity\n"
 	"  rm REPO                            delete a repo (its bytes go at the next gc)\n"
-	"  gc                                 delete what nothing references, free packs\n"
+	"  gc [--lfs-pending-age SECONDS]     delete what nothing references, free packs\n"
 	"  serve [--listen HOST:PORT] [--config FILE] ...\n"
 	"                                     the HTTP daemon (hubzip serve --help)\n"
 	"  token create NAME --scope read|write [--namespace NS]\n"
@@ -772,24 +772,36 @@ static int cmd_rm(const char *dir, int argc, char **argv)
 
 static int cmd_gc(const char *dir, int argc, char **argv)
 {
+	struct store_gc_options opt = { .lfs_pending_age = 24 * 3600 };
 	struct store *s = NULL;
 	struct store_gc_result r;
 	int rc;
 
-	(void)argv;
-	if (argc != 1)
-		return die_usage("gc takes no arguments");
+	for (int i = 1; i < argc; i++) {
+		char *end;
+
+		if (strcmp(argv[i], "--lfs-pending-age") || i + 1 >= argc)
+			return die_usage("gc takes only --lfs-pending-age SECONDS");
+		opt.lfs_pending_age = strtoll(argv[++i], &end, 10);
+		if (*end || end == argv[i] || opt.lfs_pending_age < 0)
+			return die_usage("--lfs-pending-age takes seconds (0: every pending object)");
+	}
 	if (store_open(&s, dir, 0))
 		return fail(NULL);
-	rc = store_gc(s, &r);
+	rc = store_gc(s, &opt, &r);
 	store_free(s);
 	if (rc)
 		return fail("gc failed");
-	printf("deleted %llu files, %llu objects, %llu packs (%llu orphaned); freed %llu bytes;"
+	printf("deleted %llu files, %llu objects, %llu packs; %llu orphaned packs and %llu"
+	       " temporaries of interrupted ingests; %llu pending LFS objects; freed %llu bytes;"
 	       " %llu dead bytes remain inside live packs\n",
 	       (unsigned long long)r.files_deleted, (unsigned long long)r.objects_deleted,
 	       (unsigned long long)r.packs_deleted, (unsigned long long)r.orphan_packs,
+	       (unsigned long long)r.tmp_removed, (unsigned long long)r.lfs_pending_deleted,
 	       (unsigned long long)r.bytes_freed, (unsigned long long)r.dead_bytes_kept);
+	if (r.packs_deferred)
+		printf("%llu packs left without a live block wait for the next gc (an fsck is"
+		       " running)\n", (unsigned long long)r.packs_deferred);
 	return 0;
 }
 

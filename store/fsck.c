@@ -9,6 +9,7 @@
  * Objects no file references are verified on their own.  Damaged files
  * are reported as "repo@commit:path" for every revision that holds them.
  */
+#include "store/pin_int.h"
 #include "store/store_int.h"
 #include "store/stats_int.h"
 
@@ -116,7 +117,7 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 	uint64_t pos = 0;
 	uint8_t d[HZ_SHA256_LEN], *vbase = NULL;
 	size_t vlen = 0;
-	int damaged = 0, step, vdt = 0;
+	int damaged = 0, step, vdt = 0, stopped = 0;
 
 	db_reset(st);
 	db_bind_int64(st, 1, obj);
@@ -125,6 +126,10 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 		struct blk_ref ref;
 		size_t got;
 
+		if (atomic_load_explicit(&s->fsck_stop, memory_order_relaxed)) {
+			stopped = 1;
+			break;
+		}
 		k->res->blocks_checked++;
 		if (raw_off != pos) {
 			problem(k, "object %lld: blocks leave a hole at %llu", (long long)obj,
@@ -167,9 +172,11 @@ static int check_object(struct fsck *k, int64_t obj, uint64_t osize,
 	}
 	db_reset(st);
 	free(vbase);
+	hz_sha256_final(&k->osha, d);
+	if (stopped)
+		return hz_error_set(HZ_ERROR, "fsck interrupted");
 	if (step != DB_ROW && step != DB_DONE)
 		return db_error(s, "cannot read blocks");
-	hz_sha256_final(&k->osha, d);
 	if (!damaged && pos != osize) {
 		problem(k, "object %lld: blocks hold %llu bytes, the object %llu", (long long)obj,
 			(unsigned long long)pos, (unsigned long long)osize);
@@ -303,6 +310,11 @@ static int check_file(struct fsck *k, int64_t file_id, uint64_t size, const uint
 	return rc;
 }
 
+void store_fsck_interrupt(struct store *s)
+{
+	atomic_store(&s->fsck_stop, 1);
+}
+
 int store_fsck(struct store *s, struct store_fsck_result *out,
 	       void (*report)(void *payload, const char *line), void *payload,
 	       store_progress_fn progress, void *progress_payload)
@@ -313,6 +325,10 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* no gc unlinks a pack file while this runs (store/pin_int.h) */
+	rc = pin_fsck_lock(s);
+	if (rc)
+		return rc;
 	rc = hz_sha256_init(&k.fsha);
 	if (!rc)
 		rc = hz_sha256_init(&k.osha);
@@ -397,5 +413,6 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	XXH3_freeState(k.fxs);
 	hz_sha256_release(&k.osha);
 	db_exec(s, "DELETE FROM fsck_seen");
+	pin_fsck_unlock(s);
 	return rc;
 }

@@ -14,6 +14,7 @@
  * renames them into place, then inserts every row in one transaction.
  */
 #include "store/ingest_int.h"
+#include "store/pin_int.h"
 #include "store/stats_int.h"
 
 #include <errno.h>
@@ -118,6 +119,7 @@ int store_ingest_begin(struct store_ingest **out, struct store *s,
 	if (!in)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	in->s = s;
+	pin_set_init(&in->pins);
 	in->started = stats_clock();
 	in->repo = hz_strdup(repo);
 	in->ref = hz_strdup(ref);
@@ -179,6 +181,24 @@ int64_t ingest_lookup_id(struct store_ingest *in, struct db_stmt *st,
 	return id;
 }
 
+/* Looks sha up with st (find_obj, find_file) and pins what it finds as
+ * kind ('o', 'f'), under pin_lock, so that no gc collects it before the
+ * session commits (store/pin_int.h).  Returns the row id or 0. */
+static int64_t lookup_pinned(struct store_ingest *in, struct db_stmt *st, char kind,
+			     const uint8_t *sha, int *rc)
+{
+	int64_t id;
+
+	*rc = pin_lock(in->s);
+	if (*rc)
+		return 0;
+	id = ingest_lookup_id(in, st, sha, rc);
+	if (!*rc && id)
+		*rc = pin_add(in->s, &in->pins, kind, id);
+	pin_unlock(in->s);
+	return *rc ? 0 : id;
+}
+
 /* Finds or creates the session's object for sha.  *is_new is set when its
  * bytes must be encoded. */
 static int object_get(struct store_ingest *in, const uint8_t *sha, int kind,
@@ -194,7 +214,7 @@ static int object_get(struct store_ingest *in, const uint8_t *sha, int kind,
 		*out = (size_t)idx;
 		return 0;
 	}
-	id = ingest_lookup_id(in, in->find_obj, sha, &rc);
+	id = lookup_pinned(in, in->find_obj, 'o', sha, &rc);
 	if (rc)
 		return rc;
 	rc = VEC_PUSH(in->objs, o);
@@ -330,6 +350,12 @@ static int encode_tensor(struct store_ingest *in, int fd, const char *path,
 	if (!sg->t)
 		return encode_segment(in, fd, path, sg, o, expect, &base, NULL);
 	rc = family_tensor_base(in, sg->t, &base);
+	if (!rc && base.obj) { /* kept from gc until the commit, if not gone */
+		rc = pin_base(in->s, &in->pins, base.obj, base.size, base.dtype);
+		if (rc == 0)
+			memset(&base, 0, sizeof(base));
+		rc = rc < 0 ? rc : 0;
+	}
 	if (rc)
 		return rc;
 	eligible = transform_eligible(sg->dtype, sg->length);
@@ -586,7 +612,7 @@ static int add_fd(struct store_ingest *in, const char *path, int fd, uint64_t si
 		}
 	}
 	if (f->same_as < 0)
-		f->id = ingest_lookup_id(in, in->find_file, f->sha, &rc);
+		f->id = lookup_pinned(in, in->find_file, 'f', f->sha, &rc);
 	/* the family is measured even on a re-upload: its tensors then XOR
 	 * to zeros against the stored copy */
 	if (!rc && st && !in->base_decided) {
@@ -708,6 +734,7 @@ int store_ingest_commit(struct store_ingest *in, const char *message,
 		return rc;
 	}
 	pack_set_committed(&in->packs); /* the packs now belong to the store */
+	pin_set_release(&in->pins);	  /* and the revision holds what it reuses */
 	return 0;
 }
 
@@ -716,6 +743,7 @@ void store_ingest_free(struct store_ingest *in)
 	if (!in)
 		return;
 	pack_set_release(&in->packs);
+	pin_set_release(&in->pins);
 	for (size_t i = 0; i < in->tensors.n; i++) {
 		free(in->tensors.v[i].name);
 		free(in->tensors.v[i].shape);
@@ -763,8 +791,12 @@ int store_ingest_add_stored(struct store_ingest *in, const char *path,
 	rc = store_path_check(path);
 	if (!rc)
 		rc = db_prepare(in->s, &st, "SELECT id, size, format FROM files WHERE sha256 = ?");
-	if (rc)
+	if (!rc)
+		rc = pin_lock(in->s); /* what it finds, it pins (store/pin_int.h) */
+	if (rc) {
+		db_finalize(st);
 		return rc;
+	}
 	db_bind_blob(st, 1, sha, HZ_SHA256_LEN);
 	switch (db_step(st)) {
 	case DB_ROW:
@@ -779,6 +811,9 @@ int store_ingest_add_stored(struct store_ingest *in, const char *path,
 		rc = db_error(in->s, "cannot look a file up");
 	}
 	db_finalize(st);
+	if (!rc)
+		rc = pin_add(in->s, &in->pins, 'f', id);
+	pin_unlock(in->s);
 	if (!rc && size != UINT64_MAX && size != have)
 		rc = hz_error_set(HZ_EINVAL, "'%s': the stored file of that sha256 has %llu bytes,"
 				  " not %llu", path, (unsigned long long)have,

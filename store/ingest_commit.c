@@ -25,7 +25,7 @@ static int step_done(struct store *s, struct db_stmt *st, const char *what)
 static int insert_objects(struct store_ingest *in, int64_t now)
 {
 	struct store *s = in->s;
-	struct db_stmt *ins = NULL, *blk = NULL, *chk = NULL, *mom = NULL;
+	struct db_stmt *ins = NULL, *blk = NULL, *chk = NULL, *mom = NULL, *bchk = NULL;
 	int rc;
 
 	rc = db_prepare(s, &ins,
@@ -43,17 +43,33 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 				"INSERT INTO blocks(object_id, raw_off, raw_len, pack_id, pack_off,"
 				" enc_len, codec, checksum, base_object_id, base_raw_off, plain_len)"
 				" VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	/* what the session reuses is pinned against gc (pin.c); checked again
+	 * here, by id and content (ids of deleted rows are reused), so that a
+	 * flaw there fails the commit instead of storing a damaged revision */
 	if (!rc)
-		rc = db_prepare(s, &chk, "SELECT 1 FROM objects WHERE id = ?");
+		rc = db_prepare(s, &chk, "SELECT 1 FROM objects WHERE id = ? AND sha256 = ?");
+	if (!rc)
+		rc = db_prepare(s, &bchk, "SELECT 1 FROM objects WHERE id = ?"
+					  " AND base_object_id IS NULL");
 	for (size_t i = 0; !rc && i < in->objs.n; i++) {
 		struct pend_object *o = &in->objs.v[i];
 
 		if (o->id) { /* stored before: still there? */
 			db_bind_int64(chk, 1, o->id);
+			db_bind_blob(chk, 2, o->sha, HZ_SHA256_LEN);
 			if (db_step(chk) != DB_ROW)
 				rc = hz_error_set(HZ_ERROR, "a stored object was removed during the ingest; retry");
 			db_reset(chk);
 			continue;
+		}
+		if (o->base_obj) { /* the base of its delta blocks */
+			db_bind_int64(bchk, 1, o->base_obj);
+			if (db_step(bchk) != DB_ROW)
+				rc = hz_error_set(HZ_ERROR, "the base of a delta was removed during the"
+						  " ingest; retry");
+			db_reset(bchk);
+			if (rc)
+				break;
 		}
 		db_bind_blob(ins, 1, o->sha, HZ_SHA256_LEN);
 		db_bind_int(ins, 2, o->kind);
@@ -113,6 +129,7 @@ static int insert_objects(struct store_ingest *in, int64_t now)
 	db_finalize(ins);
 	db_finalize(blk);
 	db_finalize(chk);
+	db_finalize(bchk);
 	db_finalize(mom);
 	return rc;
 }
@@ -136,7 +153,7 @@ static int insert_files(struct store_ingest *in, int64_t now)
 				"INSERT INTO tensors(file_id, name, dtype, shape, file_off, object_id)"
 				" VALUES (?,?,?,?,?,?)");
 	if (!rc)
-		rc = db_prepare(s, &chk, "SELECT 1 FROM files WHERE id = ?");
+		rc = db_prepare(s, &chk, "SELECT 1 FROM files WHERE id = ? AND sha256 = ?");
 	for (size_t i = 0; !rc && i < in->files.n; i++) {
 		struct pend_file *f = &in->files.v[i];
 
@@ -144,6 +161,7 @@ static int insert_files(struct store_ingest *in, int64_t now)
 			continue;
 		if (f->id) { /* stored before (gc may have run since): still there? */
 			db_bind_int64(chk, 1, f->id);
+			db_bind_blob(chk, 2, f->sha, HZ_SHA256_LEN);
 			if (db_step(chk) != DB_ROW)
 				rc = hz_error_set(HZ_ERROR, "a stored file was removed during the"
 						  " ingest; retry");

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "store/pin_int.h"
 #include "store/safetensors.h"
 #include "store/store_int.h"
 
@@ -95,6 +96,7 @@ struct store_ingest {
 	VEC(struct pend_file) files;
 	VEC(struct pend_del) dels;
 	struct pack_set packs;
+	struct pin_set pins;	/* what it reuses, kept from gc (pin.c) */
 	size_t *map;		/* open-addressed sha -> objs index + 1 */
 	size_t map_cap;
 	struct hz_sha256 file_sha, seg_sha;

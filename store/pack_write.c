@@ -6,8 +6,12 @@
  * stores each pack in the blob backend (store/blob.h: fsynced and renamed
  * into objects/packs/XX/, fsyncing the directories, or uploaded to S3)
  * before the index transaction that references it; until
- * pack_set_committed, pack_set_release removes them again.
+ * pack_set_committed, pack_set_release removes them again.  Each pack is
+ * flock'ed by the session from its creation until the commit (or its
+ * removal), which is how gc tells a live session's pack from an orphan
+ * (store/pin_int.h).
  */
+#include "store/pin_int.h"
 #include "store/store_int.h"
 
 #include <fcntl.h>
@@ -46,9 +50,19 @@ static int pack_start(struct store *s, struct pack_set *ps)
 	p->tmp_path = hz_path_join(s->tmp_dir, file);
 	if (!p->tmp_path)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
+	/* created and locked under pin_lock: gc, which sweeps tmp/ holding
+	 * the gc lock, never sees it unlocked while the session lives */
+	rc = pin_lock(s);
+	if (rc)
+		return rc;
 	p->fd = open(p->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (p->fd < 0)
-		return hz_error_set_errno(HZ_ERROR, "cannot create pack '%s'", p->tmp_path);
+		rc = hz_error_set_errno(HZ_ERROR, "cannot create pack '%s'", p->tmp_path);
+	else
+		rc = pin_lock_fd(p->fd, "a new pack");
+	pin_unlock(s);
+	if (rc)
+		return rc;
 	memset(hdr, 0, sizeof(hdr));
 	memcpy(hdr, PACK_MAGIC, 8);
 	memcpy(hdr + 8, name, sizeof(name));
@@ -90,10 +104,10 @@ int pack_set_finish(struct store *s, struct pack_set *ps)
 		struct pack_out *p = &ps->v[i];
 		char key[BLOB_PACK_KEY_MAX];
 
+		/* the descriptor stays open, and the pack locked, until the
+		 * commit: gc leaves a locked pack that no row names alone */
 		if (fsync(p->fd))
 			return hz_error_set_errno(HZ_ERROR, "cannot fsync pack '%s'", p->name);
-		close(p->fd);
-		p->fd = -1;
 		/* the file backend renames it into objects/packs/XX/ (fsyncing
 		 * the directories), S3 uploads it and removes the local file */
 		blob_pack_key(key, p->name);
@@ -114,6 +128,9 @@ void pack_set_committed(struct pack_set *ps)
 		free(ps->v[i].tmp_path);
 		ps->v[i].tmp_path = NULL;
 		ps->v[i].stored = 0;
+		if (ps->v[i].fd >= 0)
+			close(ps->v[i].fd); /* rows name it now: the lock can go */
+		ps->v[i].fd = -1;
 	}
 }
 
@@ -122,10 +139,10 @@ void pack_set_release(struct pack_set *ps)
 	for (size_t i = 0; i < ps->n; i++) {
 		struct pack_out *p = &ps->v[i];
 
+		if (p->tmp_path) /* not committed: remove (still locked) */
+			unlink(p->tmp_path);
 		if (p->fd >= 0)
 			close(p->fd);
-		if (p->tmp_path) /* not committed: remove */
-			unlink(p->tmp_path);
 		free(p->tmp_path);
 		if (p->stored && ps->blobs) { /* stored, not committed: remove */
 			char key[BLOB_PACK_KEY_MAX];

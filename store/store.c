@@ -1,6 +1,7 @@
 /*
  * store/store.c - opening a store directory, and the names it accepts.
  */
+#include "store/pin_int.h"
 #include "store/store_int.h"
 
 #include <errno.h>
@@ -57,6 +58,8 @@ int store_open(struct store **out, const char *dir, int create)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	for (int i = 0; i < PACK_FD_CACHE; i++)
 		s->fds[i].fd = -1;
+	for (int i = 0; i < LOCK_COUNT; i++)
+		s->lock_fd[i] = -1;
 	s->dir = hz_strdup(dir);
 	s->packs_dir = hz_path_join(dir, "objects/packs");
 	s->tmp_dir = hz_path_join(dir, "objects/tmp");
@@ -114,6 +117,7 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	pack_fds_close(s);
+	pin_locks_close(s);
 	db_finalize(s->base_stmt);
 	db_finalize(s->pack_name_stmt);
 	db_close(s->db);

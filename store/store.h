@@ -254,20 +254,31 @@ void store_file_free(struct store_file *f);
 int store_repo_delete(struct store *s, const char *repo);
 
 struct store_gc_result {
-	uint64_t files_deleted, objects_deleted, packs_deleted, orphan_packs;
+	uint64_t files_deleted, objects_deleted, packs_deleted;
+	uint64_t orphan_packs;	  /* pack files of ingests that died before committing */
 	uint64_t bytes_freed;	  /* pack bytes removed from disk */
 	uint64_t dead_bytes_kept; /* dead blocks inside packs that stay */
-	uint64_t lfs_pending_deleted; /* pending LFS objects over a day old */
+	uint64_t packs_deferred;  /* dead packs left for the next gc (an fsck ran) */
+	uint64_t tmp_removed;	  /* pins of dead sessions, stray spool files */
+	uint64_t lfs_pending_deleted; /* pending LFS objects old enough */
+};
+
+struct store_gc_options {
+	int64_t lfs_pending_age; /* seconds since a pending LFS object's last write */
 };
 
 /*
  * Deletes what no revision references, directly or as the base of a live
- * delta: files, objects, blocks, and pack files left without a live block
- * (after the index commit).  Also removes pack files older than an hour
- * that no row names (an ingest that died before committing), and pending
- * LFS objects a day old that no commit took.
+ * delta, and what no ingest session in flight reuses: files, objects,
+ * blocks, and pack files left without a live block (after the index
+ * commit, and only if no fsck is running; else the next gc does).  Also
+ * removes what ingests that died left (their pack files, which no row
+ * names and no live session holds), and pending LFS objects no commit
+ * took whose last write is opt->lfs_pending_age seconds old (opt NULL: a
+ * day).  Safe while other threads and processes ingest, read and fsck:
+ * docs/format.md, "Garbage collection while writing".
  */
-int store_gc(struct store *s, struct store_gc_result *out);
+int store_gc(struct store *s, const struct store_gc_options *opt, struct store_gc_result *out);
 
 /* ---- repos: creation, type, visibility, history ----------------------- */
 
@@ -599,6 +610,10 @@ struct store_fsck_result {
 int store_fsck(struct store *s, struct store_fsck_result *out,
 	       void (*report)(void *payload, const char *line), void *payload,
 	       store_progress_fn progress, void *progress_payload);
+/* Makes a store_fsck running on s (in another thread: the one call on s
+ * another thread may make) stop soon with HZ_ERROR "fsck interrupted", and
+ * every later one on s at once. */
+void store_fsck_interrupt(struct store *s);
 
 /* ---- blob backends (store/blob.h) --------------------------------------- */
 

@@ -4,6 +4,7 @@
 #ifndef HZ_STORE_INT_H
 #define HZ_STORE_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,6 +50,8 @@ struct store {
 	struct db_stmt *base_stmt;
 	uint8_t key[STORE_KEY_LEN];	/* the secret key, once read (lfs.c) */
 	int have_key;
+	atomic_int fsck_stop;	/* store_fsck_interrupt was called */
+	int lock_fd[3];		/* pin.c: LOCK_* files, -1 until used */
 };
 
 /* migrate.c: the schema version of the index (0: none yet), and bringing

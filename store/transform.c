@@ -344,6 +344,16 @@ int transform_find(struct store_ingest *in, const uint8_t *data, const struct st
 		memset(out, 0, sizeof(*out));
 		goto out;
 	}
+	/* pinned with a fresh snapshot (the candidates' statement ends
+	 * first), then read again: the bytes coded against are the pinned
+	 * object's, which no gc takes before the commit (store/pin_int.h) */
+	db_reset(st);
+	rc = pin_base(s, &in->pins, out->base, n * esz, t->dtype);
+	if (rc <= 0) {
+		memset(out, 0, sizeof(*out));
+		goto out;
+	}
+	rc = 0;
 	out->equal = (double)best / (double)n;
 	rc = load_object(s, out->base, n * esz, base);
 	if (!rc) {
