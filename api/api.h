@@ -32,6 +32,8 @@ struct api_config {
 	unsigned rate_burst;		/* bucket size; 0: 2 s worth (at least 10) */
 	int log_level;			/* API_LOG_*; access lines are INFO */
 	int metrics_token_required;	/* GET /metrics needs a valid token */
+	unsigned gc_interval;		/* seconds between gc runs; 0: off */
+	unsigned scrub_interval;	/* seconds between scrubs (fsck); 0: off */
 	const char *version;		/* hubzip_build_info's; NULL: unknown */
 	/* the key that signs LFS URLs, when have_secret_key (daemons sharing
 	 * an index share it); otherwise the store's (store_secret_key) */

@@ -29,6 +29,7 @@ struct api_server {
 	struct metrics *metrics;	/* api/metrics_int.h */
 	struct api_pool *pool;		/* the ingest threads (api/pool.c) */
 	struct api_ratelimit *rl;	/* per-client request rate, or NULL */
+	struct api_maint *maint;	/* gc, scrub, admin fsck (api/maint.c) */
 };
 
 /* The style of error bodies: the native API nests {"code","message"}, the

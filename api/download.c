@@ -8,7 +8,10 @@
  * decoded twice however MHD slices the body.  Each block is verified by
  * the store; a whole-file response is also checked on the way (the
  * store's whole-file checksum, store_file_check_*) and cut short (the
- * client sees a truncated body) if it does not match.
+ * client sees a truncated body) if it does not match.  The first
+ * bufferful is decoded before the reply is queued, so damage found there
+ * (a missing pack, a bad first block, any damage to a file of up to 2
+ * MiB) is answered 500 Corrupt with a JSON body before any byte.
  */
 #include "api/api_int.h"
 #include "api/metrics_int.h"
@@ -48,41 +51,55 @@ static int dl_sink(void *payload, const void *p, size_t n)
 	return DL_BUF - d->have < DL_LOW ? DL_FULL : 0;
 }
 
+/* Decodes the next bufferful of the range into d->buf (every block
+ * verified by the store, and the whole-file checksum at the end of a
+ * whole-file response): 0, or an HZ_E* code with the message set and
+ * logged. */
+static int dl_fill(struct dl *d, uint64_t *ns)
+{
+	uint64_t t0;
+	int rc;
+
+	if (!d->buf && !(d->buf = malloc(DL_BUF)))
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	d->have = d->used = 0;
+	t0 = metrics_now_ns();
+	rc = store_file_read(d->f, d->pos, d->end - d->pos, dl_sink, d);
+	*ns = metrics_now_ns() - t0;
+	if (rc == DL_FULL)
+		rc = 0;
+	if (!rc && !d->have)
+		rc = hz_error_set(HZ_ERROR, "no bytes");
+	if (rc < 0) {
+		api_log(API_LOG_ERROR, "cannot read '%s': %s", d->req->url, hz_error_msg());
+		return rc;
+	}
+	d->pos += d->have;
+	if (d->check) {
+		store_file_check_update(d->check, d->buf, d->have);
+		if (d->pos == d->end) {
+			rc = store_file_check_end(d->check);
+			d->check = NULL;
+			if (rc)
+				api_log(API_LOG_ERROR, "'%s': %s: response cut short", d->req->url,
+					hz_error_msg());
+		}
+	}
+	return rc;
+}
+
 static ssize_t dl_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct dl *d = cls;
-	uint64_t t0, ns = 0;
+	uint64_t ns = 0;
 	size_t n;
-	int rc;
 
 	(void)pos;
 	if (d->used == d->have) {
 		if (d->pos >= d->end)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (!d->buf && !(d->buf = malloc(DL_BUF)))
+		if (dl_fill(d, &ns))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
-		d->have = d->used = 0;
-		t0 = metrics_now_ns();
-		rc = store_file_read(d->f, d->pos, d->end - d->pos, dl_sink, d);
-		ns = metrics_now_ns() - t0;
-		if (rc < 0 || !d->have) {
-			api_log(API_LOG_ERROR, "cannot read '%s': %s", d->req->url,
-				rc < 0 ? hz_error_msg() : "no bytes");
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-		d->pos += d->have;
-		if (d->check) {
-			store_file_check_update(d->check, d->buf, d->have);
-			if (d->pos == d->end) {
-				rc = store_file_check_end(d->check);
-				d->check = NULL;
-				if (rc) {
-					api_log(API_LOG_ERROR, "'%s': %s: response cut short",
-						d->req->url, hz_error_msg());
-					return MHD_CONTENT_READER_END_WITH_ERROR;
-				}
-			}
-		}
 	}
 	n = d->have - d->used < max ? d->have - d->used : max;
 	memcpy(out, d->buf + d->used, n);
@@ -193,6 +210,19 @@ int api_send_opened(struct api_req *req, struct store_file *f)
 	    store_file_check_begin(&d->check, f)) {
 		dl_free(d);
 		return api_reply_error(req, 500, "InternalError", "out of memory");
+	}
+	if (len && !req->head) {
+		/* the first bufferful before the status line: what can be found
+		 * damaged there (a missing or truncated pack, a bad first block,
+		 * a small file's checksum) is a JSON 500, not a cut body */
+		uint64_t ns = 0;
+		int rc = dl_fill(d, &ns);
+
+		if (rc) {
+			dl_free(d);
+			return api_reply_store_error(req, rc, "EntryNotFound");
+		}
+		metrics_restore(req->srv->metrics, 0, ns); /* the bytes count when sent */
 	}
 	if (len == 0) {
 		dl_free(d);

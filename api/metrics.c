@@ -15,6 +15,7 @@
  * recomputes it for everyone, so the page is never stale.
  */
 #include "api/api_int.h"
+#include "api/maint_int.h"
 #include "api/metrics_int.h"
 
 #include <pthread.h>
@@ -464,6 +465,38 @@ static void process_usage(double *cpu, uint64_t *rss)
 	}
 }
 
+/* The background maintenance's figures (api/maint.c). */
+static void render_maint(const struct metrics_gauges *g, struct buf *b)
+{
+	one_u64(b, "hubzip_scrub_enabled", "gauge",
+		"1 if the background scrub (scrub_interval) is on.", (uint64_t)g->scrub_enabled);
+	one_u64(b, "hubzip_scrub_runs_total", "counter", "Scrubs (full fscks) finished.",
+		g->scrub_runs);
+	one_u64(b, "hubzip_scrub_failures_total", "counter",
+		"Scrubs that stopped on an error before checking everything.",
+		g->scrub_failures);
+	one_u64(b, "hubzip_scrub_last_problems", "gauge",
+		"Problems the last scrub found (0: clean, or none ran yet).",
+		g->scrub_last_problems);
+	one_f(b, "hubzip_scrub_last_run_timestamp_seconds", "gauge",
+	      "When the last scrub ended (unix time; 0: none yet).", g->scrub_last_time);
+	one_f(b, "hubzip_scrub_last_duration_seconds", "gauge",
+	      "How long the last scrub took.", g->scrub_last_seconds);
+	one_u64(b, "hubzip_gc_runs_total", "counter",
+		"Garbage collections the daemon finished (gc_interval, POST /api/admin/gc).",
+		g->gc_runs);
+	one_u64(b, "hubzip_gc_failures_total", "counter",
+		"Garbage collections that failed.", g->gc_failures);
+	one_u64(b, "hubzip_gc_last_freed_bytes", "gauge",
+		"Pack bytes the last garbage collection removed from disk.",
+		g->gc_last_freed_bytes);
+	one_f(b, "hubzip_gc_last_run_timestamp_seconds", "gauge",
+	      "When the last garbage collection ended (unix time; 0: none yet).",
+	      g->gc_last_time);
+	one_f(b, "hubzip_gc_last_duration_seconds", "gauge",
+	      "How long the last garbage collection took.", g->gc_last_seconds);
+}
+
 int metrics_render(struct metrics *m, struct store *s, const struct metrics_gauges *g,
 		   char **out, size_t *len)
 {
@@ -498,6 +531,8 @@ int metrics_render(struct metrics *m, struct store *s, const struct metrics_gaug
 	one_u64(&b, "hubzip_uploads_limit", "gauge",
 		"The max_uploads setting: more concurrent uploads get 503.",
 		g ? g->uploads_max : 0);
+	if (g)
+		render_maint(g, &b);
 
 	one_u64(&b, "hubzip_ingest_files_total", "counter",
 		"Files ingested by uploads and commits (stored or deduplicated).",
@@ -565,8 +600,10 @@ int metrics_get(struct api_req *req)
 				       req->bad_token ? "the token is not valid"
 						      : "metrics need a token (Authorization:"
 							" Bearer hf_...)");
+	memset(&g, 0, sizeof(g));
 	g.uploads = atomic_load(&req->srv->uploads);
 	g.uploads_max = req->srv->cfg.max_uploads;
+	maint_gauges(req->srv->maint, &g);
 	if (metrics_render(req->srv->metrics, req->s, &g, &text, &len))
 		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
 				       "out of memory");

@@ -77,6 +77,13 @@ void metrics_restore(struct metrics *m, uint64_t bytes, uint64_t ns);
 struct metrics_gauges {
 	unsigned uploads;	/* uploads in flight */
 	unsigned uploads_max;	/* the max_uploads limit */
+	/* maintenance (api/maint.c): runs so far, the last one's end (unix
+	 * time, 0: none yet), duration, problems found / bytes freed */
+	int scrub_enabled;
+	uint64_t scrub_runs, scrub_failures, scrub_last_problems;
+	double scrub_last_time, scrub_last_seconds;
+	uint64_t gc_runs, gc_failures, gc_last_freed_bytes;
+	double gc_last_time, gc_last_seconds;
 };
 
 /*

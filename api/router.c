@@ -12,6 +12,7 @@
  * NDJSON commit, {repo}.git/info/lfs/objects/batch) slots in as more rows.
  */
 #include "api/api_int.h"
+#include "api/maint_int.h"
 #include "api/stats_int.h"
 #include "api/ui_int.h"
 
@@ -53,6 +54,13 @@ static const struct api_route routes[] = {
 	{ "GET", "api/v1/repos/:ns/:name/files/:rev/*", STYLE_NATIVE, ANY_TYPE, native_file_get },
 	{ "PUT", "api/v1/repos/:ns/:name/files/:rev/*", STYLE_NATIVE, ANY_TYPE, native_file_put },
 	{ "POST", "api/v1/repos/:ns/:name/commit/:rev", STYLE_NATIVE, ANY_TYPE, native_commit },
+
+	/* maintenance, admin tokens only (api/maint.c) */
+	{ "POST", "api/admin/fsck", STYLE_NATIVE, ANY_TYPE, admin_fsck_post },
+	{ "GET", "api/admin/fsck", STYLE_NATIVE, ANY_TYPE, admin_fsck_get },
+	{ "GET", "api/admin/scrub", STYLE_NATIVE, ANY_TYPE, admin_scrub_get },
+	{ "POST", "api/admin/gc", STYLE_NATIVE, ANY_TYPE, admin_gc_post },
+	{ "GET", "api/admin/gc", STYLE_NATIVE, ANY_TYPE, admin_gc_get },
 
 	/* the hub's API, ../shared/docs/HUB-PROTOCOL.md sections 1-2 */
 	{ "GET", "api/whoami-v2", STYLE_HUB, ANY_TYPE, hub_whoami },

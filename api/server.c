@@ -9,6 +9,7 @@
  * the thread's store is never shared.
  */
 #include "api/api_int.h"
+#include "api/maint_int.h"
 #include "api/metrics_int.h"
 #include "api/ratelimit_int.h"
 
@@ -38,6 +39,7 @@ void api_config_init(struct api_config *cfg)
 	cfg->max_uploads = 8;
 	cfg->threads = 8;
 	cfg->log_level = API_LOG_INFO;
+	cfg->gc_interval = 3600;
 }
 
 /* ---- logging ----------------------------------------------------------- */
@@ -613,6 +615,8 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 	rc = dynlib_mhd();
 	if (!rc)
 		rc = api_pool_new(&srv->pool, srv, ingest_threads(&srv->cfg));
+	if (!rc)
+		rc = maint_start(&srv->maint, srv);
 	if (rc) {
 		api_server_stop(srv);
 		return rc;
@@ -656,6 +660,7 @@ void api_server_stop(struct api_server *srv)
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	api_pool_free(srv->pool);
+	maint_stop(srv->maint);
 	api_ratelimit_free(srv->rl);
 	for (size_t i = 0; i < srv->nstores; i++)
 		store_free(srv->stores[i]);

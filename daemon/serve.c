@@ -30,6 +30,7 @@ static const char serve_usage[] =
 	"         [--index postgresql://USER@HOST:PORT/DB]\n"
 	"         [--blobs s3://BUCKET[/PREFIX]?endpoint=URL&region=R | file:///PATH]\n"
 	"         [--check-config]\n"
+	"         [--gc-interval DURATION] [--scrub-interval DURATION]\n"
 	"\n"
 	"--check-config parses every setting, prints the effective configuration\n"
 	"and exits: 0, or 1 with the first bad key or value (the store is not opened).\n"
@@ -37,7 +38,8 @@ static const char serve_usage[] =
 	"Each option is also a config file key (key = value, '_' for '-') and an\n"
 	"environment variable (HUBZIP_LISTEN, HUBZIP_PUBLIC_URL, HUBZIP_THREADS, ...;\n"
 	"HUBZIP_CONFIG names the file).  Flags win over the environment, which wins\n"
-	"over the file.  Sizes take K, M, G, T suffixes (powers of 1024).\n";
+	"over the file.  Sizes take K, M, G, T suffixes (powers of 1024); durations\n"
+	"are seconds or take s, m, h, d (0 or off: never).\n";
 
 #define MAX_KEYS 64
 
@@ -46,6 +48,7 @@ struct settings {
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
 		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
 	char *index, *blobs;
+	char *gc_interval, *scrub_interval;
 	/* where each key's value came from, for --check-config */
 	const char *phase;		/* "file", the variable's name or "flag" */
 	const char *from[MAX_KEYS];
@@ -74,6 +77,8 @@ static const struct key {
 	{ "secret_key_file", "HUBZIP_SECRET_KEY_FILE", offsetof(struct settings, secret_key_file) },
 	{ "index", "HUBZIP_INDEX", offsetof(struct settings, index) },
 	{ "blobs", "HUBZIP_BLOBS", offsetof(struct settings, blobs) },
+	{ "gc_interval", "HUBZIP_GC_INTERVAL", offsetof(struct settings, gc_interval) },
+	{ "scrub_interval", "HUBZIP_SCRUB_INTERVAL", offsetof(struct settings, scrub_interval) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -193,6 +198,36 @@ bad:
 
 /* Requests per second: "N" or "N/s", "N/m", "N/h" (N may have a
  * fraction); 0 turns the limit off. */
+/* Seconds: "90", "90s", "15m", "1h", "7d"; "0" or "off" is 0 (never). */
+static int parse_duration(const char *name, const char *v, unsigned *out)
+{
+	char *e;
+	unsigned long long n, mul = 1;
+
+	if (!strcasecmp(v, "off")) {
+		*out = 0;
+		return 0;
+	}
+	errno = 0;
+	n = strtoull(v, &e, 10);
+	if (errno || e == v || (e[0] && e[1]))
+		goto bad;
+	switch (*e) {
+	case 'd': mul = 86400; break;
+	case 'h': mul = 3600; break;
+	case 'm': mul = 60; break;
+	case 's': case '\0': break;
+	default: goto bad;
+	}
+	if (n > 365ull * 86400 / mul)
+		goto bad;
+	*out = (unsigned)(n * mul);
+	return 0;
+bad:
+	return hz_error_set(HZ_EINVAL, "invalid %s '%s' (seconds, or with s, m, h, d; 0 or off:"
+			    " never)", name, v);
+}
+
 static int parse_rate(const char *v, double *out)
 {
 	char *e;
@@ -340,6 +375,12 @@ static const char *default_value(char *out, size_t n, const char *name,
 		snprintf(out, n, "%s", levels[cfg->log_level]);
 	else if (!strcmp(name, "metrics_token_required"))
 		snprintf(out, n, "%s", cfg->metrics_token_required ? "true" : "false");
+	else if (!strcmp(name, "gc_interval") && cfg->gc_interval)
+		snprintf(out, n, "%us", cfg->gc_interval);
+	else if (!strcmp(name, "scrub_interval") && cfg->scrub_interval)
+		snprintf(out, n, "%us", cfg->scrub_interval);
+	else if (!strcmp(name, "gc_interval") || !strcmp(name, "scrub_interval"))
+		snprintf(out, n, "off");
 	else if (!strcmp(name, "public_url"))
 		return snprintf(out, n, "from each request's Host header"), NULL;
 	else if (!strcmp(name, "secret_key_file"))
@@ -544,6 +585,11 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	if (st.metrics_token_required &&
 	    parse_bool("metrics_token_required", st.metrics_token_required,
 		       &cfg.metrics_token_required))
+		goto fail;
+	if (st.gc_interval && parse_duration("gc_interval", st.gc_interval, &cfg.gc_interval))
+		goto fail;
+	if (st.scrub_interval &&
+	    parse_duration("scrub_interval", st.scrub_interval, &cfg.scrub_interval))
 		goto fail;
 	cfg.version = HUBZIP_VERSION;
 	if (st.secret_key_file) {

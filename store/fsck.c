@@ -329,6 +329,8 @@ int store_fsck(struct store *s, struct store_fsck_result *out,
 	rc = pin_fsck_lock(s);
 	if (rc)
 		return rc;
+	/* what is stored now, not what descriptors earlier reads cached */
+	pack_fds_close(s);
 	rc = hz_sha256_init(&k.fsha);
 	if (!rc)
 		rc = hz_sha256_init(&k.osha);

@@ -1,6 +1,7 @@
 # Sourced by the daemon tests after lib.sh: start and stop `hubzip serve`
 # on a random loopback port, and small curl helpers.  MAX_UPLOAD sets the
-# daemon's upload limit (default 64M); KEEP=1 keeps the temporary directory.
+# daemon's upload limit (default 64M), DAEMON_ARGS more serve options;
+# KEEP=1 keeps the temporary directory.
 PID=
 stop_daemon() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
@@ -14,8 +15,9 @@ trap 'stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 # start_daemon: serves $STORE on 127.0.0.1:<kernel's choice>; sets U, PID.
 start_daemon() {
 	: >"$T/out"
+	# shellcheck disable=SC2086 # DAEMON_ARGS: words
 	"$HUBZIP" --store "$STORE" serve --listen 127.0.0.1:0 --max-upload-bytes "${MAX_UPLOAD:-64M}" \
-		>"$T/out" 2>>"$T/log" &
+		${DAEMON_ARGS:-} >"$T/out" 2>>"$T/log" &
 	PID=$!
 	for _ in $(seq 100); do
 		grep -q '^hubzip: serving' "$T/out" 2>/dev/null && break

@@ -149,7 +149,7 @@ static void check_families(const char *text)
 static void test_render(void **state)
 {
 	struct metrics *m;
-	struct metrics_gauges g = { 2, 8 };
+	struct metrics_gauges g = { .uploads = 2, .uploads_max = 8 };
 	char *text;
 	size_t len;
 
