@@ -291,16 +291,16 @@ int store_gc(struct store *s, const struct store_gc_options *opt, struct store_g
 	pack_fds_close(s);
 	if (pin_fsck_try_exclusive(s)) {
 		for (size_t i = 0; i < ndead; i++) {
-			char *path = pack_path(s, dead[i]);
-			struct stat sb;
+			uint64_t size = 0;
 
-			if (path && !stat(path, &sb) && !unlink(path)) {
+			if (gc_pack_remove(s, dead[i], &size) == 1) {
 				out->packs_deleted++;
-				out->bytes_freed += (uint64_t)sb.st_size;
+				out->bytes_freed += size;
 			}
-			free(path);
 		}
 		rc = sweep_packs(s, out);
+		if (!rc)
+			rc = gc_sweep_blobs(s, out);
 		pin_fsck_unlock(s);
 	} else {
 		out->packs_deferred = ndead;

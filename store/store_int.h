@@ -64,6 +64,12 @@ char *pack_path(struct store *s, const char *name);
 int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd);
 /* Drops cached pack handles (the blob backend's too). */
 void pack_fds_close(struct store *s);
+/* gc_blob.c: gc_pack_remove deletes pack name from the blob backend: 1
+ * (its size in *out_size if not NULL), 0 if it was not there, or an error.
+ * gc_sweep_blobs deletes the packs no row names from a remote backend
+ * (nothing for the local directory, which gc.c sweeps). */
+int gc_pack_remove(struct store *s, const char *name, uint64_t *out_size);
+int gc_sweep_blobs(struct store *s, struct store_gc_result *out);
 /* Reads len bytes at off of pack pack_id from the blob backend:
  * HZ_ECORRUPT if the pack is missing or short. */
 int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len);
