@@ -8,19 +8,23 @@
  *   hzload --url http://127.0.0.1:PORT --token hf_... --repo ns/name
  *          --file PATH:SIZE:SHA256 [--file ...] --upload-repo ns/name
  *          [--clients 64] [--seconds 10] [--big FILE] [--big-clients 1]
+ *          [--downloads-only 1]
  *
  * The --file entries are files of --repo's main branch that downloads ask
  * for (whole files are checked against their SHA-256, ranges by length).
  * Uploads go to --upload-repo: new content (random, 16 KiB to 1 MiB) and
  * duplicate content (one fixed 256 KiB buffer under new paths).  With
  * --big, --big-clients more clients upload that file again and again
- * under new paths (the heavy ingests that must not stall downloads); they
- * are reported as "big_upload".
+ * under new paths, a byte in every 4 KiB changed each time (the heavy
+ * ingests that must not stall downloads); they are reported as
+ * "big_upload".
  *
  * Mix (per 100 requests): 30 resolve (whole file), 20 resolve with a
  * random Range, 10 native GET, 15 listings (files, tree, repo info),
  * 10 upload of new content, 5 upload of duplicate content, 5 LFS batch,
- * 5 stats.  Every request is bounded by the run's deadline.
+ * 5 stats; with --downloads-only 1, only the three kinds of downloads
+ * (50 resolve, 33 ranged, 17 native).  Every request is bounded by the
+ * run's deadline.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -60,6 +64,7 @@ static struct {
 	struct file files[16];
 	int nfiles;
 	int clients, big_clients;
+	int downloads_only;
 	double seconds;
 	uint8_t *dup;		/* the duplicate upload's bytes */
 	size_t dup_len;
@@ -81,6 +86,7 @@ struct client {
 	struct lat lat[NKINDS];
 	uint64_t errors[NKINDS];
 	uint64_t bytes_in, bytes_out;
+	uint8_t *bigbuf;		/* this client's copy of the --big file */
 	char first_error[512];
 };
 
@@ -242,7 +248,7 @@ static int do_req(struct client *c, const char *method, const char *url, const c
 
 static int pick(struct client *c)
 {
-	int r = (int)(rnd(c) % 100), acc = 0;
+	int r = (int)(rnd(c) % (cfg.downloads_only ? 60 : 100)), acc = 0;
 
 	for (size_t i = 0; i < sizeof(mix) / sizeof(mix[0]); i++) {
 		acc += mix[i][1];
@@ -343,10 +349,18 @@ static void one(struct client *c, int kind, uint64_t seq)
 		rc = do_req(c, "GET", url, NULL, NULL, 0, NULL, 200, -1, NULL, err, sizeof(err));
 		break;
 	case K_BIG:
+		/* other bytes each time (one byte in every 4 KiB past the
+		 * header), so that every upload is ingested in full */
+		if (!c->bigbuf && !(c->bigbuf = malloc(cfg.big_len)))
+			break;
+		if (!seq)
+			memcpy(c->bigbuf, cfg.big_buf, cfg.big_len);
+		for (size_t i = 1u << 16; i < cfg.big_len; i += 4096)
+			c->bigbuf[i] ^= (uint8_t)(seq + 1);
 		snprintf(url, sizeof(url), "%s/api/v1/repos/%s/files/big%d/big%llu.safetensors",
 			 cfg.url, cfg.up_repo, c->id, (unsigned long long)seq);
-		rc = do_req(c, "PUT", url, NULL, cfg.big_buf, cfg.big_len, NULL, 201, -1, NULL,
-			    err, sizeof(err));
+		rc = do_req(c, "PUT", url, NULL, c->bigbuf, cfg.big_len, NULL, 201, -1, NULL, err,
+			    sizeof(err));
 		break;
 	}
 	free(buf);
@@ -369,6 +383,7 @@ static void *client_main(void *arg)
 	while (now() < deadline)
 		one(c, c->big ? K_BIG : pick(c), seq++);
 	curl_easy_cleanup(c->h);
+	free(c->bigbuf);
 	return NULL;
 }
 
@@ -416,7 +431,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: hzload --url URL --token T --repo NS/NAME --file PATH:SIZE:SHA256"
 			" ... --upload-repo NS/NAME [--clients N] [--seconds S] [--big FILE]"
-			" [--big-clients N]\n");
+			" [--big-clients N] [--downloads-only 1]\n");
 	exit(2);
 }
 
@@ -451,6 +466,8 @@ int main(int argc, char **argv)
 			cfg.big = v;
 		else if (!strcmp(a, "--big-clients"))
 			cfg.big_clients = atoi(v);
+		else if (!strcmp(a, "--downloads-only"))
+			cfg.downloads_only = atoi(v);
 		else if (!strcmp(a, "--file") && cfg.nfiles < 16) {
 			struct file *f = &cfg.files[cfg.nfiles++];
 			char *p = strdup(v), *c1 = strchr(p, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;

@@ -7,6 +7,7 @@
 # then checks that no request failed and that fsck is clean.
 #
 #   tests/load/load.sh [--seconds S] [--clients N] [--big MB] [--big-clients N]
+#                      [--downloads-only 1] [--out FILE]
 #
 # --big MB: more clients upload a synthetic safetensors file of MB MiB again
 # and again meanwhile (the heavy ingests that must not stall downloads).
@@ -16,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HUBZIP=${HUBZIP:-$ROOT/build/hubzip}
 HZLOAD=${HZLOAD:-$ROOT/build/hzload}
 CORPUS_MINI=${CORPUS_MINI:-/var/tmp/mhub-corpus/mini}
-SECONDS_=10 CLIENTS=64 BIG=0 BIG_CLIENTS=1 OUT=
+SECONDS_=10 CLIENTS=64 BIG=0 BIG_CLIENTS=1 OUT= DL_ONLY=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) SECONDS_=$2 ;;
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
 	--big) BIG=$2 ;;
 	--big-clients) BIG_CLIENTS=$2 ;;
 	--out) OUT=$2 ;;
+	--downloads-only) DL_ONLY=$2 ;;
 	*) echo "usage: $0 [--seconds S] [--clients N] [--big MB] [--big-clients N] [--out FILE]" >&2; exit 2 ;;
 	esac
 	shift 2
@@ -69,27 +71,34 @@ done
 
 BIGARGS=()
 if [ "$BIG" -gt 0 ]; then
-	# a safetensors file of one F32 tensor of random values
+	# a safetensors file of F32 tensors of 16 MiB whose values look like
+	# weights (random sign and mantissa, exponents in a narrow band), so
+	# that the ingest does the work of a real model: byte planes, entropy
+	# coding
 	python3 - "$T/big.safetensors" "$BIG" <<'PY'
 import json, os, struct, sys
 path, mb = sys.argv[1], int(sys.argv[2])
-n = mb * (1 << 20) // 4
-h = json.dumps({"w": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]}}).encode()
+per = 1 << 22  # floats per tensor
+hdr, off = {}, 0
+for i in range(max(1, mb // 16)):
+    hdr["layer.%d.weight" % i] = {"dtype": "F32", "shape": [per], "data_offsets": [off, off + 4 * per]}
+    off += 4 * per
+h = json.dumps(hdr).encode()
 h += b" " * (-len(h) % 8)
+top = bytes((x & 0x80) | 0x3C for x in range(256))
 with open(path, "wb") as f:
     f.write(struct.pack("<Q", len(h)) + h)
-    left = 4 * n
-    while left:
-        k = min(left, 1 << 24)
-        f.write(os.urandom(k))
-        left -= k
+    for _ in hdr:
+        b = bytearray(os.urandom(4 * per))
+        b[3::4] = bytes(b[3::4]).translate(top)
+        f.write(b)
 PY
 	BIGARGS=(--big "$T/big.safetensors" --big-clients "$BIG_CLIENTS")
 fi
 
 rc=0
 "$HZLOAD" --url "$U" --token "$TOK" --repo load/data --upload-repo load/up "${FILES[@]}" \
-	--clients "$CLIENTS" --seconds "$SECONDS_" "${BIGARGS[@]}" >"$T/result.json" || rc=$?
+	--clients "$CLIENTS" --seconds "$SECONDS_" --downloads-only "$DL_ONLY" "${BIGARGS[@]}" >"$T/result.json" || rc=$?
 RSS=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID/status")
 kill -TERM "$PID"
 wait "$PID" || { echo "the daemon did not exit 0" >&2; rc=1; }
