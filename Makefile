@@ -6,7 +6,7 @@
 #   make bench      ingest/restore a corpus (CORPUS=DIR) side by side with zstd; see tests/bench/
 #   make asan|ubsan run the unit tests and fuzz replays under a sanitizer
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
-#   make test-load  the load test: 64 clients for 60 s, then 30 s with big uploads (docs/bench.md)
+#   make test-load  the load test: 64 clients for 60 s, then 30 s of downloads during big uploads (docs/bench.md)
 #   make clean
 
 B        ?= build
@@ -109,13 +109,15 @@ test-integration: $(B)/hubzip $(B)/hzload
 	@set -e; for t in $(sort $(wildcard tests/integration/[0-9]*.sh)); do echo "== $$t"; \
 		HUBZIP=$(B)/hubzip HZLOAD=$(B)/hzload CORPUS_MINI=$(CORPUS_MINI) bash $$t; done
 
-# opt-in, ~2 minutes: 64 mixed clients for 60 s, then 30 s while two more
-# upload a 128 MiB model again and again (downloads must not stall)
+# opt-in, ~2 minutes: 64 mixed clients for 60 s, then 16 downloading
+# clients for 30 s while another uploads a 256 MiB model again and again
+# (downloads must not stall behind its ingests)
 test-load: $(B)/hubzip $(B)/hzload corpus-mini
 	HUBZIP=$(B)/hubzip HZLOAD=$(B)/hzload CORPUS_MINI=$(CORPUS_MINI) \
 		bash tests/load/load.sh --seconds 60 --out $(B)/load.json
 	HUBZIP=$(B)/hubzip HZLOAD=$(B)/hzload CORPUS_MINI=$(CORPUS_MINI) \
-		bash tests/load/load.sh --seconds 30 --big 128 --big-clients 2 --out $(B)/load-big.json
+		bash tests/load/load.sh --seconds 30 --clients 16 --downloads-only 1 --big 256 \
+		--out $(B)/load-big.json
 
 test: deps test-layers
 	deploy/install-deps.sh --test
