@@ -654,14 +654,21 @@ int family_assign(struct store_ingest *in, int64_t repo_id, int64_t rev_id, int6
 		st = NULL;
 	}
 	if (in->base_repo && in->base_repo != repo_id) {
-		rc = db_prepare(s, &st, "SELECT family_id FROM repo_families WHERE repo_id = ?");
+		/* the base repo may have been deleted since the session chose
+		 * it (its tensors the deltas need are pinned, not the repo):
+		 * then this one founds a family of its own */
+		rc = db_prepare(s, &st, "SELECT (SELECT family_id FROM repo_families WHERE"
+					" repo_id = ?1) FROM repos WHERE id = ?1");
 		if (rc)
 			return rc;
 		db_bind_int64(st, 1, in->base_repo);
 		if (db_step(st) == DB_ROW)
 			family = db_column_int64(st, 0);
+		else
+			in->base_repo = 0;
 		db_finalize(st);
-	} else {
+	}
+	if (!in->base_repo || in->base_repo == repo_id) {
 		/* keep the family the repo had, if any */
 		rc = db_prepare(s, &st, "SELECT family_id FROM repo_families WHERE repo_id = ?");
 		if (rc)

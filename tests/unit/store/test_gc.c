@@ -201,6 +201,29 @@ static void test_delta_base_survives_gc(void **state)
 	store_free(s2);
 }
 
+/* The repo a session chose as its base is deleted before the commit (no
+ * gc): the deltas' base tensors are pinned, the family row cannot name the
+ * repo; the commit succeeds and the new repo founds its own family. */
+static void test_base_repo_deleted(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *s2;
+	struct store_ingest *in;
+	char c[STORE_COMMIT_HEX];
+
+	assert_int_equal(store_open(&s2, fx->dir, 0), 0);
+	ingest(fx->s, "t/base", "model.safetensors", corpus(BASE));
+	ingest(fx->s, "t/other", "f.tsv", corpus("MANIFEST.tsv")); /* ids are not reused */
+	assert_int_equal(store_ingest_begin(&in, fx->s, "t/cast", "main"), 0);
+	add_file(in, "model.safetensors", corpus(CAST));
+	assert_int_equal(store_repo_delete(s2, "t/base"), 0);
+	assert_int_equal(store_ingest_commit(in, "cast", c), 0);
+	store_ingest_free(in);
+	expect_restores(s2, "t/cast", "model.safetensors", corpus(CAST));
+	expect_fsck_clean(s2);
+	store_free(s2);
+}
+
 /* What a session that died leaves (its pack in tmp/, its pins, a pack
  * moved into packs/ that no row names) goes at the next gc, at once; a
  * live session's pack stays. */
@@ -316,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reused_survive_gc, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_delta_base_survives_gc, store_setup,
 						store_teardown),
+		cmocka_unit_test_setup_teardown(test_base_repo_deleted, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_orphans, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_defers_unlink, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_pack_id_reuse, store_setup, store_teardown),
