@@ -381,6 +381,12 @@ static const char *default_value(char *out, size_t n, const char *name,
 		snprintf(out, n, "%us", cfg->scrub_interval);
 	else if (!strcmp(name, "gc_interval") || !strcmp(name, "scrub_interval"))
 		snprintf(out, n, "off");
+	else if (!strcmp(name, "rate_limit"))
+		snprintf(out, n, "%g", cfg->rate_limit);
+	else if (!strcmp(name, "ingest_threads"))
+		return snprintf(out, n, "one per CPU"), NULL;
+	else if (!strcmp(name, "rate_burst"))
+		return snprintf(out, n, "2 s of rate_limit, at least 10"), NULL;
 	else if (!strcmp(name, "public_url"))
 		return snprintf(out, n, "from each request's Host header"), NULL;
 	else if (!strcmp(name, "secret_key_file"))
