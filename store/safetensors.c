@@ -17,6 +17,7 @@
 #include "common/bytes.h"
 #include "common/dtype.h"
 #include "common/error.h"
+#include "common/utf8.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -32,44 +33,6 @@
 #define ST_SHAPE_BUF 192		/* "[" 8 x ", 2^64-1" ", ...]" */
 
 /*
- * Length of the well-formed UTF-8 sequence at p (Unicode Table 3-7: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
- */
-static size_t st_utf8_len(const uint8_t *p, size_t avail)
-{
-	uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2)
-		return 0;
-	if (c < 0xe0) {
-		len = 2;
-	} else if (c < 0xf0) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c < 0xf5) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (len > avail || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return len;
-}
-
-/*
  * Copies the NUL-terminated untrusted string s into buf for a message:
  * valid UTF-8 and printable ASCII as they are, anything else as \xNN, and
  * if quoted (s goes between '') also ' and \ escaped; after ST_SHOW_MAX
@@ -82,7 +45,7 @@ static const char *st_escape(char buf[ST_SHOW_BUF], const char *s,
 	size_t avail = strlen(s), i = 0, o = 0, k;
 
 	while (i < avail) {
-		k = st_utf8_len(p + i, avail - i);
+		k = hz_utf8_len(p + i, avail - i);
 		if (i + (k ? k : 1) > ST_SHOW_MAX)
 			break;
 		if (k > 1) {
@@ -242,7 +205,7 @@ static int st_check_bytes(const uint8_t *json, size_t n)
 					    "nul byte in the header at "
 					    "byte %" PRIu64,
 					    (uint64_t)i + ST_HDR_AT);
-		k = st_utf8_len(json + i, n - i);
+		k = hz_utf8_len(json + i, n - i);
 		if (!k)
 			return hz_error_set(HZ_EINVAL,
 					    "invalid utf-8 in the header at "

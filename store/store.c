@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "delta/delta.h"
 
 static char *index_spec;	/* store_index_set; NULL: DIR/hubzip.db */
@@ -137,6 +138,11 @@ int store_schema_version(struct store *s)
 	return s->schema_version;
 }
 
+/* An untrusted name in a message: its first SHOW_MAX bytes, and "..." if
+ * there is more (so that the reason after it is not cut off). */
+#define SHOW_MAX 100
+#define SHOW(s) SHOW_MAX, (s), strlen(s) > SHOW_MAX ? "..." : ""
+
 static bool name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -150,15 +156,15 @@ static int name_part_check(const char *p, size_t n, const char *whole)
 	size_t i;
 
 	if (n == 0 || n > 96)
-		return hz_error_set(HZ_EINVAL, "invalid repo id '%s': each part must be 1 to 96 characters", whole);
+		return hz_error_set(HZ_EINVAL, "invalid repo id '%.*s%s': each part must be 1 to 96 characters", SHOW(whole));
 	for (i = 0; i < n; i++)
 		if (!name_char(p[i]))
-			return hz_error_set(HZ_EINVAL, "invalid repo id '%s': only letters, digits, '-', '_' and '.' are allowed", whole);
+			return hz_error_set(HZ_EINVAL, "invalid repo id '%.*s%s': only letters, digits, '-', '_' and '.' are allowed", SHOW(whole));
 	if (p[0] == '.' || p[0] == '-' || p[n - 1] == '.' || p[n - 1] == '-')
-		return hz_error_set(HZ_EINVAL, "invalid repo id '%s': a part cannot start or end with '.' or '-'", whole);
+		return hz_error_set(HZ_EINVAL, "invalid repo id '%.*s%s': a part cannot start or end with '.' or '-'", SHOW(whole));
 	for (i = 0; i + 1 < n; i++)
 		if ((p[i] == '.' && p[i + 1] == '.') || (p[i] == '-' && p[i + 1] == '-'))
-			return hz_error_set(HZ_EINVAL, "invalid repo id '%s': '..' and '--' are not allowed", whole);
+			return hz_error_set(HZ_EINVAL, "invalid repo id '%.*s%s': '..' and '--' are not allowed", SHOW(whole));
 	return 0;
 }
 
@@ -169,7 +175,7 @@ int store_repo_name_check(const char *repo)
 	if (!slash)
 		return name_part_check(repo, strlen(repo), repo);
 	if (strchr(slash + 1, '/'))
-		return hz_error_set(HZ_EINVAL, "invalid repo id '%s': at most one '/'", repo);
+		return hz_error_set(HZ_EINVAL, "invalid repo id '%.*s%s': at most one '/'", SHOW(repo));
 	if (name_part_check(repo, (size_t)(slash - repo), repo))
 		return HZ_EINVAL;
 	return name_part_check(slash + 1, strlen(slash + 1), repo);
@@ -180,16 +186,16 @@ int store_ref_name_check(const char *ref)
 	size_t n = strlen(ref), i;
 
 	if (n == 0 || n > 255)
-		return hz_error_set(HZ_EINVAL, "invalid branch name '%s': 1 to 255 characters", ref);
+		return hz_error_set(HZ_EINVAL, "invalid branch name '%.*s%s': 1 to 255 characters", SHOW(ref));
 	for (i = 0; i < n; i++) {
 		char c = ref[i];
 
 		if (!name_char(c) && c != '/')
-			return hz_error_set(HZ_EINVAL, "invalid branch name '%s': only letters, digits, '-', '_', '.' and '/'", ref);
+			return hz_error_set(HZ_EINVAL, "invalid branch name '%.*s%s': only letters, digits, '-', '_', '.' and '/'", SHOW(ref));
 	}
 	if (ref[0] == '/' || ref[n - 1] == '/' || ref[0] == '.' || strstr(ref, "//") ||
 	    strstr(ref, ".."))
-		return hz_error_set(HZ_EINVAL, "invalid branch name '%s'", ref);
+		return hz_error_set(HZ_EINVAL, "invalid branch name '%.*s%s'", SHOW(ref));
 	return 0;
 }
 
@@ -199,16 +205,16 @@ int store_path_check(const char *path)
 	const char *seg = path, *p;
 
 	if (n == 0 || n > 4096)
-		return hz_error_set(HZ_EINVAL, "invalid path '%s': 1 to 4096 bytes", path);
+		return hz_error_set(HZ_EINVAL, "invalid path '%.*s%s': 1 to 4096 bytes", SHOW(path));
 	for (p = path;; p++) {
 		if (*p == '/' || *p == '\0') {
 			size_t len = (size_t)(p - seg);
 
 			if (len == 0)
-				return hz_error_set(HZ_EINVAL, "invalid path '%s': empty segment", path);
+				return hz_error_set(HZ_EINVAL, "invalid path '%.*s%s': empty segment", SHOW(path));
 			if ((len == 1 && seg[0] == '.') ||
 			    (len == 2 && seg[0] == '.' && seg[1] == '.'))
-				return hz_error_set(HZ_EINVAL, "invalid path '%s': '.' and '..' segments are not allowed", path);
+				return hz_error_set(HZ_EINVAL, "invalid path '%.*s%s': '.' and '..' segments are not allowed", SHOW(path));
 			if (!*p)
 				break;
 			seg = p + 1;
@@ -216,5 +222,9 @@ int store_path_check(const char *path)
 			return hz_error_set(HZ_EINVAL, "invalid path: control character or backslash");
 		}
 	}
+	/* paths are JSON strings in every listing: a byte that is not
+	 * UTF-8 would make them unlistable */
+	if (!hz_utf8_valid(path, n))
+		return hz_error_set(HZ_EINVAL, "invalid path: not UTF-8");
 	return 0;
 }

@@ -74,7 +74,8 @@ int store_repo_name_check(const char *repo);
 /* Validates a branch name: 0 or HZ_EINVAL with a message. */
 int store_ref_name_check(const char *ref);
 /* Validates a path inside a repo (relative, '/'-separated, no "." or ".."
- * segments, no empty segments, no control bytes): 0 or HZ_EINVAL. */
+ * segments, no empty segments, no control bytes or backslashes, UTF-8):
+ * 0 or HZ_EINVAL. */
 int store_path_check(const char *path);
 
 /* ---- ingest ------------------------------------------------------------ */

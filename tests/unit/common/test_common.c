@@ -11,6 +11,7 @@
 #include "common/dtype.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/utf8.h"
 
 static void test_sha256(void **state)
 {
@@ -103,12 +104,28 @@ static void test_errors(void **state)
 	assert_string_equal(hz_error_name(HZ_ENOTFOUND), "not found");
 }
 
+static void test_utf8(void **state)
+{
+	char s[] = "a\xff\xc3\xa9\xed\xa0\x80\xe2\x82";
+
+	(void)state;
+	assert_true(hz_utf8_valid("", 0));
+	assert_true(hz_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+	assert_false(hz_utf8_valid("\xff", 1));
+	assert_false(hz_utf8_valid("\xc0\xaf", 2));		/* overlong '/' */
+	assert_false(hz_utf8_valid("\xed\xa0\x80", 3));	/* a surrogate */
+	assert_false(hz_utf8_valid("\xf4\x90\x80\x80", 4));	/* past U+10FFFF */
+	assert_false(hz_utf8_valid("\xe2\x82", 2));		/* cut short */
+	/* only the bad bytes become '?': each byte of a bad sequence */
+	assert_string_equal(hz_utf8_sanitize(s), "a?\xc3\xa9?????");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256), cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_dtypes), cmocka_unit_test(test_bytes),
-		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_errors), cmocka_unit_test(test_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
