@@ -181,12 +181,16 @@ int api_send_opened(struct api_req *req, struct store_file *f)
 		}
 		return api_queue(req, MHD_HTTP_OK, r, 0);
 	}
-	if (range == HTTP_RANGE_UNSATISFIABLE) {
+	if (range == HTTP_RANGE_UNSATISFIABLE || range == HTTP_RANGE_INVALID) {
 		store_file_free(f);
 		req->xhdr_name = MHD_HTTP_HEADER_CONTENT_RANGE;
 		req->xhdr_value = malloc(48);
 		if (req->xhdr_value)
 			snprintf(req->xhdr_value, 48, "bytes */%llu", (unsigned long long)size);
+		if (range == HTTP_RANGE_INVALID)
+			return api_reply_error(req, MHD_HTTP_RANGE_NOT_SATISFIABLE,
+					       "InvalidRange",
+					       "the Range header is not bytes=A-B, A- or -N");
 		return api_reply_error(req, MHD_HTTP_RANGE_NOT_SATISFIABLE,
 				       "RangeNotSatisfiable",
 				       "the range is outside the file (%llu bytes)",

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/error.h"
 #include "common/hash.h"
@@ -122,7 +123,8 @@ char *http_path_join(const struct http_path *p, size_t from)
 	return s;
 }
 
-/* Parses decimal digits at *p (at least one, no overflow); advances *p. */
+/* Parses decimal digits at *p (at least one); advances *p.  A number
+ * past 2^64 - 1 is 2^64 - 1: as a position it is past any file. */
 static bool parse_u64(const char **p, uint64_t *out)
 {
 	const char *s = *p;
@@ -131,9 +133,9 @@ static bool parse_u64(const char **p, uint64_t *out)
 	if (*s < '0' || *s > '9')
 		return false;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
+		uint64_t d = (uint64_t)(*s - '0');
+
+		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
 	}
 	*p = s;
 	*out = v;
@@ -149,19 +151,21 @@ int http_range_parse(const char *hdr, uint64_t size, uint64_t *off, uint64_t *le
 		return HTTP_RANGE_NONE;
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (strncmp(p, "bytes=", 6))
+	if (strncasecmp(p, "bytes=", 6))
 		return HTTP_RANGE_NONE;
 	p += 6;
+	if (strchr(p, ','))
+		return HTTP_RANGE_NONE;
 	while (*p == ' ')
 		p++;
 	if (*p == '-') { /* the last n bytes */
 		p++;
 		if (!parse_u64(&p, &b))
-			return HTTP_RANGE_NONE;
+			return HTTP_RANGE_INVALID;
 		while (*p == ' ')
 			p++;
 		if (*p)
-			return HTTP_RANGE_NONE;
+			return HTTP_RANGE_INVALID;
 		if (b == 0 || size == 0)
 			return HTTP_RANGE_UNSATISFIABLE;
 		*len = b < size ? b : size;
@@ -169,16 +173,16 @@ int http_range_parse(const char *hdr, uint64_t size, uint64_t *off, uint64_t *le
 		return HTTP_RANGE_OK;
 	}
 	if (!parse_u64(&p, &a) || *p++ != '-')
-		return HTTP_RANGE_NONE;
+		return HTTP_RANGE_INVALID;
 	b = UINT64_MAX;
 	if (*p >= '0' && *p <= '9') {
 		if (!parse_u64(&p, &b) || b < a)
-			return HTTP_RANGE_NONE;
+			return HTTP_RANGE_INVALID;
 	}
 	while (*p == ' ')
 		p++;
-	if (*p) /* several ranges, or junk */
-		return HTTP_RANGE_NONE;
+	if (*p)
+		return HTTP_RANGE_INVALID;
 	if (a >= size)
 		return HTTP_RANGE_UNSATISFIABLE;
 	if (b >= size)
@@ -233,6 +237,52 @@ int http_basic_password(char *out, size_t outsz, const char *b64)
 	if (!colon)
 		return hz_error_set(HZ_EINVAL, "Basic credentials without ':'");
 	memmove(out, colon + 1, strlen(colon + 1) + 1);
+	return 0;
+}
+
+/* The value of a character of the standard alphabet (RFC 4648 4), or -1. */
+static int b64std(unsigned char c)
+{
+	if (c == '-' || c == '_')
+		return -1;
+	return b64val((char)c);
+}
+
+int http_b64_decode(uint8_t **out, size_t *out_len, const char *s, size_t n)
+{
+	size_t pad = 0, o = 0;
+	uint8_t *buf;
+
+	*out = NULL;
+	*out_len = 0;
+	if (n % 4)
+		return hz_error_set(HZ_EINVAL, "content is not base64 (%zu characters, not a"
+				    " multiple of 4)", n);
+	if (n && s[n - 1] == '=')
+		pad = s[n - 2] == '=' ? 2 : 1;
+	buf = malloc(n / 4 * 3 + 1);
+	if (!buf)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t acc = 0;
+
+		for (size_t k = 0; k < 4; k++) {
+			int v = i + k >= n - pad ? 0 : b64std((unsigned char)s[i + k]);
+
+			if (v < 0) {
+				free(buf);
+				return hz_error_set(HZ_EINVAL, "content is not base64 (byte %zu"
+						    " is 0x%02x)", i + k,
+						    (unsigned char)s[i + k]);
+			}
+			acc = acc << 6 | (uint32_t)v;
+		}
+		buf[o++] = (uint8_t)(acc >> 16);
+		buf[o++] = (uint8_t)(acc >> 8);
+		buf[o++] = (uint8_t)acc;
+	}
+	*out = buf;
+	*out_len = o - pad;
 	return 0;
 }
 

@@ -44,14 +44,19 @@ enum {
 	HTTP_RANGE_NONE = 0,	/* no usable Range: send the whole file */
 	HTTP_RANGE_OK = 1,	/* send [*off, *off + *len) as 206 */
 	HTTP_RANGE_UNSATISFIABLE = 2, /* 416 with Content-Range: bytes STAR/size */
+	HTTP_RANGE_INVALID = 3,	/* a bytes range that does not parse: 416 too */
 };
 
 /*
  * Interprets a Range header (NULL if absent) against a file of size bytes:
  * "bytes=a-b" (b clamped to the end), "bytes=a-", "bytes=-n" (the last n
- * bytes, all of them if n >= size).  A header that does not parse, or asks
- * for several ranges, is ignored (RFC 9110 allows it): HTTP_RANGE_NONE.
- * A start at or past the end, or "-0", is HTTP_RANGE_UNSATISFIABLE.
+ * bytes, all of them if n >= size); numbers past 2^64 - 1 count as
+ * 2^64 - 1.  Another unit, or several ranges (',' anywhere), is ignored,
+ * as RFC 9110 14.2 lets a server do: HTTP_RANGE_NONE, the whole file.  A
+ * bytes range that does not parse (no digits, junk, b < a) is
+ * HTTP_RANGE_INVALID: rejected (RFC 9110 allows that too) rather than
+ * answered with a whole file the client did not ask for.  A start at or
+ * past the end, or "-0", is HTTP_RANGE_UNSATISFIABLE.
  */
 int http_range_parse(const char *hdr, uint64_t size, uint64_t *off, uint64_t *len);
 
@@ -67,6 +72,15 @@ int http_basic_password(char *out, size_t outsz, const char *b64);
  * ones (RFC 3986), and '/' too unless keep_slash.  NULL when out of memory.
  */
 char *http_pct_encode(const char *s, int keep_slash);
+
+/*
+ * Decodes s[0..n), standard base64 (RFC 4648 4: A-Z a-z 0-9 + /, padded
+ * with '=' to a multiple of 4, no line breaks), into a malloc'd *out of
+ * *out_len bytes.  HZ_EINVAL for another length or character, or an '='
+ * anywhere but in the last two places (the bits a short last group leaves
+ * over are not checked); HZ_ENOMEM.
+ */
+int http_b64_decode(uint8_t **out, size_t *out_len, const char *s, size_t n);
 
 /* true for "true", "True", "1", "yes"; false otherwise (and for NULL). */
 int http_bool(const char *v);

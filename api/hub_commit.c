@@ -21,7 +21,6 @@
  */
 #include "api/api_int.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,34 +51,6 @@ static void hc_free(struct api_req *req)
 	free(c->taken);
 	free(c);
 	req->state = NULL;
-}
-
-/* Decodes base64 s (n bytes, no line breaks) into a malloc'd *out. */
-static int b64_decode(uint8_t **out, size_t *out_len, const char *s, size_t n)
-{
-	size_t pad = 0;
-	uint8_t *buf;
-	int got;
-
-	*out = NULL;
-	*out_len = 0;
-	if (n % 4 || n > (size_t)INT32_MAX)
-		return hz_error_set(HZ_EINVAL, "content is not base64");
-	buf = malloc(n / 4 * 3 + 1);
-	if (!buf)
-		return hz_error_set(HZ_ENOMEM, "out of memory");
-	got = n ? EVP_DecodeBlock(buf, (const uint8_t *)s, (int)n) : 0;
-	if (got < 0) {
-		free(buf);
-		return hz_error_set(HZ_EINVAL, "content is not base64");
-	}
-	if (n && s[n - 1] == '=')
-		pad++;
-	if (n > 1 && s[n - 2] == '=')
-		pad++;
-	*out = buf;
-	*out_len = (size_t)got - pad;
-	return 0;
 }
 
 /* Replies for an error of adding `path` (the client's fault or ours). */
@@ -133,7 +104,7 @@ static int op_file(struct api_req *req, struct hc *c, const char *path, json_t *
 				"file '%s': expected base64 \"content\"", path);
 		return -1;
 	}
-	rc = b64_decode(&bytes, &len, content, strlen(content));
+	rc = http_b64_decode(&bytes, &len, content, strlen(content));
 	if (rc) {
 		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest", "file '%s': %s", path,
 				hz_error_msg());

@@ -123,19 +123,87 @@ static void test_range(void **state)
 	/* a 0-byte file: nothing is satisfiable (the server answers 200 with "bytes STAR/0") */
 	assert_int_equal(http_range_parse("bytes=0-0", 0, &o, &l), HTTP_RANGE_UNSATISFIABLE);
 	assert_int_equal(http_range_parse("bytes=-5", 0, &o, &l), HTTP_RANGE_UNSATISFIABLE);
-	/* ignored: absent, malformed, other units, several ranges, b < a,
-	 * overflow */
+	/* ignored (the whole file): absent, other units, several ranges */
 	assert_int_equal(http_range_parse(NULL, 100, &o, &l), HTTP_RANGE_NONE);
-	assert_int_equal(http_range_parse("bytes=", 100, &o, &l), HTTP_RANGE_NONE);
-	assert_int_equal(http_range_parse("bytes=-", 100, &o, &l), HTTP_RANGE_NONE);
 	assert_int_equal(http_range_parse("items=0-1", 100, &o, &l), HTTP_RANGE_NONE);
 	assert_int_equal(http_range_parse("bytes=0-1,5-6", 100, &o, &l), HTTP_RANGE_NONE);
-	assert_int_equal(http_range_parse("bytes=5-1", 100, &o, &l), HTTP_RANGE_NONE);
-	assert_int_equal(http_range_parse("bytes=a-b", 100, &o, &l), HTTP_RANGE_NONE);
-	assert_int_equal(http_range_parse("bytes=1-2x", 100, &o, &l), HTTP_RANGE_NONE);
+	assert_int_equal(http_range_parse("bytes=0-1,", 100, &o, &l), HTTP_RANGE_NONE);
+	/* the unit is case-insensitive (RFC 9110 14.1) */
+	range_ok("Bytes=5-6", 100, 5, 2);
+	/* refused: a bytes range that does not parse, b < a */
+	assert_int_equal(http_range_parse("bytes=", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=-", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=5-1", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=a-b", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=1-2x", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=--5", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=1", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=-5x", 100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=99999999999999999999-5", 100, &o, &l),
+			 HTTP_RANGE_INVALID);
+	/* numbers past 2^64 - 1 saturate: a start past the end, an end or a
+	 * suffix that covers everything */
 	assert_int_equal(http_range_parse("bytes=99999999999999999999-", 100, &o, &l),
-			 HTTP_RANGE_NONE);
-	assert_int_equal(http_range_parse("bytes=--5", 100, &o, &l), HTTP_RANGE_NONE);
+			 HTTP_RANGE_UNSATISFIABLE);
+	range_ok("bytes=10-99999999999999999999", 100, 10, 90);
+	range_ok("bytes=-99999999999999999999", 100, 0, 100);
+	/* 2^64 - 2 is itself, not saturated (found by fuzz_http_range) */
+	assert_int_equal(http_range_parse("bytes=99999999999999999999-18446744073709551614",
+					  100, &o, &l), HTTP_RANGE_INVALID);
+	assert_int_equal(http_range_parse("bytes=18446744073709551614-18446744073709551615",
+					  UINT64_MAX, &o, &l), HTTP_RANGE_OK);
+	assert_true(o == UINT64_MAX - 1 && l == 1);
+}
+
+static void b64_ok(const char *s, const char *want, size_t want_len)
+{
+	uint8_t *out = NULL;
+	size_t n = 99;
+
+	assert_int_equal(http_b64_decode(&out, &n, s, strlen(s)), 0);
+	assert_int_equal(n, want_len);
+	if (want_len)
+		assert_memory_equal(out, want, want_len);
+	free(out);
+}
+
+static void b64_bad(const char *s)
+{
+	uint8_t *out = (uint8_t *)"x";
+	size_t n = 99;
+
+	assert_int_equal(http_b64_decode(&out, &n, s, strlen(s)), HZ_EINVAL);
+	assert_null(out);
+	assert_int_equal(n, 0);
+}
+
+static void test_b64(void **state)
+{
+	(void)state;
+	b64_ok("", "", 0);
+	b64_ok("aGk=", "hi", 2);
+	b64_ok("aGk/", "hi?", 3);
+	b64_ok("aA==", "h", 1);
+	b64_ok("AP8+", "\0\xff\x3e", 3);
+	b64_ok("aGVsbG8gd29ybGQ=", "hello world", 11);
+	/* lengths, alphabets, '=' out of place, line breaks, NUL */
+	b64_bad("aGk");
+	b64_bad("aGk==");
+	b64_bad("aG-_");	/* the URL alphabet */
+	b64_bad("a===");
+	b64_bad("====");
+	b64_bad("=aGk");
+	b64_bad("aG=k");
+	b64_bad("aA==aGk=");
+	b64_bad("aGk=\n");
+	b64_bad("aGVs\nbG8=");
+	b64_bad("aG k");
+	{
+		uint8_t *out;
+		size_t n;
+
+		assert_int_equal(http_b64_decode(&out, &n, "aG\0k", 4), HZ_EINVAL);
+	}
 }
 
 static void test_basic(void **state)
@@ -180,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_pct_decode),
 		cmocka_unit_test(test_path_split),
 		cmocka_unit_test(test_range),
+		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_encode_bool),
 	};
