@@ -30,6 +30,7 @@ struct api_config {
 	unsigned ingest_threads;	/* threads that ingest uploads; 0: CPUs */
 	double rate_limit;		/* requests/s per token or address; 0: off */
 	unsigned rate_burst;		/* bucket size; 0: 2 s worth (at least 10) */
+	unsigned header_timeout;	/* s to send a request's headers; 0: off */
 	int log_level;			/* API_LOG_*; access lines are INFO */
 	int metrics_token_required;	/* GET /metrics needs a valid token */
 	unsigned gc_interval;		/* seconds between gc runs; 0: off */

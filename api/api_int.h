@@ -30,6 +30,7 @@ struct api_server {
 	struct api_pool *pool;		/* the ingest threads (api/pool.c) */
 	struct api_ratelimit *rl;	/* per-client request rate, or NULL */
 	struct api_maint *maint;	/* gc, scrub, admin fsck (api/maint.c) */
+	struct api_watch *watch;	/* the header deadline (api/watch.c) */
 };
 
 /* The style of error bodies: the native API nests {"code","message"}, the

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/utf8.h"
 
 static void queue_now(struct api_req *req, unsigned status, struct MHD_Response *r,
 		      uint64_t len)
@@ -141,6 +142,8 @@ int api_reply_error(struct api_req *req, unsigned status, const char *code,
 	va_end(ap);
 	scrub_store_path(msg, sizeof(msg), req->srv->store_real);
 	scrub_store_path(msg, sizeof(msg), req->srv->store_dir);
+	/* messages quote what the client sent: a JSON body needs UTF-8 */
+	hz_utf8_sanitize(msg);
 	if (req->in_body) /* MHD cannot queue a reply before the body ends */
 		return api_body_fail(req, status, code, "%s", msg), 0;
 	if (status >= 500)

@@ -12,17 +12,20 @@
 #include "api/maint_int.h"
 #include "api/metrics_int.h"
 #include "api/ratelimit_int.h"
+#include "api/watch_int.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/utf8.h"
 
 static _Thread_local struct store *tl_store;
 static _Thread_local const struct api_server *tl_srv;
@@ -38,6 +41,7 @@ void api_config_init(struct api_config *cfg)
 	cfg->max_header_bytes = 64u << 10;
 	cfg->max_uploads = 8;
 	cfg->threads = 8;
+	cfg->header_timeout = 30;
 	cfg->log_level = API_LOG_INFO;
 	cfg->gc_interval = 3600;
 }
@@ -83,6 +87,7 @@ void api_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	hz_utf8_sanitize(msg); /* a JSON line: what clients sent is quoted */
 	now_iso(t, sizeof(t));
 	o = json_pack("{s:s, s:s, s:s}", "time", t, "level",
 		      names[level < 0 ? 0 : level > 3 ? 3 : level], "msg", msg);
@@ -107,18 +112,21 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 static void log_access(struct api_req *req, enum MHD_RequestTerminationCode toe)
 {
 	struct timespec t1;
-	char t[40];
+	char t[40], method[32];
 	double ms;
 	json_t *o;
 
 	if (API_LOG_INFO > atomic_load(&log_level))
 		return;
+	/* the method is the client's bytes (the path was made UTF-8) */
+	snprintf(method, sizeof(method), "%s", req->method);
+	hz_utf8_sanitize(method);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
 	     (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
 	now_iso(t, sizeof(t));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:s}", "time", t, "level",
-		      "info", "method", req->method, "path", req->url ? req->url : "",
+		      "info", "method", method, "path", req->url ? req->url : "",
 		      "status", (int)req->status, "bytes", (json_int_t)req->bytes,
 		      "body_bytes", (json_int_t)req->body_total, "duration_ms", ms,
 		      "remote", req->remote);
@@ -308,6 +316,54 @@ static int rate_check(struct api_req *req)
 	return -1;
 }
 
+/* Counts the Content-Length headers and whether their values differ. */
+struct cl_count {
+	const char *first;
+	unsigned n, differ;
+};
+
+static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct cl_count *c = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		return MHD_YES;
+	if (c->n++ && strcmp(c->first, value ? value : ""))
+		c->differ = 1;
+	else if (!c->first)
+		c->first = value ? value : "";
+	return MHD_YES;
+}
+
+/*
+ * Whether the body's length is unambiguous (RFC 9112 6.1, 6.3): at most
+ * one Content-Length value, and a Transfer-Encoding only alone and only
+ * "chunked" (the one coding libmicrohttpd decodes).  Two lengths, or both
+ * headers, are how requests are smuggled past a proxy that reads them
+ * otherwise; an unknown coding leaves the end of the body unknown.
+ */
+static int body_framing_ok(struct api_req *req, const char *cl)
+{
+	const char *te = api_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	struct cl_count c = { 0 };
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_cl, &c);
+	if (c.differ) {
+		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
+				"conflicting Content-Length headers");
+		return 0;
+	}
+	if (te && (cl || strcasecmp(te, "chunked"))) {
+		api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest", "%s",
+				cl ? "Content-Length and Transfer-Encoding together"
+				   : "Transfer-Encoding must be chunked");
+		return 0;
+	}
+	return 1;
+}
+
 static void req_route(struct api_req *req)
 {
 	req->routed = 1;
@@ -324,7 +380,10 @@ static void req_begin(struct api_req *req, const char *url)
 	const char *cl;
 	int rc;
 
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hs);
+	/* the query string too: MHD hands it over apart from the path */
+	MHD_get_connection_values(req->conn,
+				  (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND),
+				  sum_header, &hs);
 	if (hs.bytes > req->srv->cfg.max_header_bytes) {
 		api_reply_error(req, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
 				"HeadersTooLarge", "request headers exceed %zu bytes",
@@ -337,6 +396,8 @@ static void req_begin(struct api_req *req, const char *url)
 		return;
 	}
 	cl = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (!body_framing_ok(req, cl))
+		return;
 	if (cl && strtoull(cl, NULL, 10) > req->srv->cfg.max_upload_bytes) {
 		api_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "PayloadTooLarge",
 				"the body exceeds the limit of %llu bytes",
@@ -438,7 +499,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = method;
 		req->head = !strcmp(method, MHD_HTTP_METHOD_HEAD);
 		req->url = hz_strdup(url);
+		if (req->url) /* for the log, a JSON string */
+			hz_utf8_sanitize(req->url);
 		remote_addr(req);
+		api_watch_busy(conn, 1); /* the headers are in: no deadline */
 		if (!req->url)
 			return MHD_NO;
 		req_begin(req, url);
@@ -501,7 +565,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct api_req *req = *con_cls;
 
 	(void)cls;
-	(void)conn;
+	api_watch_busy(conn, 0); /* the next request's deadline starts */
 	if (!req)
 		return;
 	if (!req->queued && !req->status)
@@ -617,6 +681,8 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 		rc = api_pool_new(&srv->pool, srv, ingest_threads(&srv->cfg));
 	if (!rc)
 		rc = maint_start(&srv->maint, srv);
+	if (!rc)
+		rc = api_watch_new(&srv->watch, srv->cfg.header_timeout);
 	if (rc) {
 		api_server_stop(srv);
 		return rc;
@@ -628,6 +694,7 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->cfg.threads,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, api_watch_notify, srv->watch,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
 		MHD_OPTION_END);
@@ -662,6 +729,7 @@ void api_server_stop(struct api_server *srv)
 	api_pool_free(srv->pool);
 	maint_stop(srv->maint);
 	api_ratelimit_free(srv->rl);
+	api_watch_free(srv->watch);
 	for (size_t i = 0; i < srv->nstores; i++)
 		store_free(srv->stores[i]);
 	free(srv->stores);

@@ -31,6 +31,7 @@ static const char serve_usage[] =
 	"         [--blobs s3://BUCKET[/PREFIX]?endpoint=URL&region=R | file:///PATH]\n"
 	"         [--check-config]\n"
 	"         [--gc-interval DURATION] [--scrub-interval DURATION]\n"
+	"         [--header-timeout SECONDS]\n"
 	"\n"
 	"--check-config parses every setting, prints the effective configuration\n"
 	"and exits: 0, or 1 with the first bad key or value (the store is not opened).\n"
@@ -48,7 +49,7 @@ struct settings {
 	char *listen, *store, *public_url, *threads, *max_upload_bytes, *max_header_bytes,
 		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
 	char *index, *blobs;
-	char *gc_interval, *scrub_interval;
+	char *gc_interval, *scrub_interval, *header_timeout;
 	/* where each key's value came from, for --check-config */
 	const char *phase;		/* "file", the variable's name or "flag" */
 	const char *from[MAX_KEYS];
@@ -79,6 +80,7 @@ static const struct key {
 	{ "blobs", "HUBZIP_BLOBS", offsetof(struct settings, blobs) },
 	{ "gc_interval", "HUBZIP_GC_INTERVAL", offsetof(struct settings, gc_interval) },
 	{ "scrub_interval", "HUBZIP_SCRUB_INTERVAL", offsetof(struct settings, scrub_interval) },
+	{ "header_timeout", "HUBZIP_HEADER_TIMEOUT", offsetof(struct settings, header_timeout) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -371,6 +373,8 @@ static const char *default_value(char *out, size_t n, const char *name,
 		fmt_size(out, n, cfg->max_header_bytes);
 	else if (!strcmp(name, "max_uploads"))
 		snprintf(out, n, "%u", cfg->max_uploads);
+	else if (!strcmp(name, "header_timeout"))
+		snprintf(out, n, "%u", cfg->header_timeout);
 	else if (!strcmp(name, "log_level") && cfg->log_level >= 0 && cfg->log_level < 4)
 		snprintf(out, n, "%s", levels[cfg->log_level]);
 	else if (!strcmp(name, "metrics_token_required"))
@@ -588,6 +592,14 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	}
 	if (st.log_level && parse_level(st.log_level, &cfg.log_level))
 		goto fail;
+	if (st.header_timeout) {
+		if (parse_size("header_timeout", st.header_timeout, &v) || v > 3600) {
+			hz_error_set(HZ_EINVAL, "invalid header_timeout '%s' (0 to 3600 s)",
+				     st.header_timeout);
+			goto fail;
+		}
+		cfg.header_timeout = (unsigned)v;
+	}
 	if (st.metrics_token_required &&
 	    parse_bool("metrics_token_required", st.metrics_token_required,
 		       &cfg.metrics_token_required))
