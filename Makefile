@@ -5,8 +5,9 @@
 #   make test       install what tests need, build, run every test (normal + ASan/UBSan)
 #   make bench      ingest/restore a corpus (CORPUS=DIR) side by side with zstd; see tests/bench/
 #   make asan|ubsan run the unit tests and fuzz replays under a sanitizer
-#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/
+#   make fuzz       build the libFuzzer targets (clang) into build/fuzz/ (FB=DIR)
 #   make test-load  the load test: 64 clients for 60 s, then 30 s of downloads during big uploads (docs/bench.md)
+#   make fuzz-run   run every fuzz target FUZZ_SECONDS (600) and report findings
 #   make clean
 
 B        ?= build
@@ -39,7 +40,7 @@ MIGRATIONS_PG := $(sort $(wildcard migrations/postgresql/[0-9][0-9][0-9][0-9]_*.
 UI_ASSETS := $(sort $(wildcard api/ui/*.html api/ui/*.js api/ui/*.css))
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load asan ubsan fuzz run bench clean
+.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load asan ubsan fuzz fuzz-run run bench clean
 .SECONDARY:
 
 all: $(B)/hubzip
@@ -144,15 +145,24 @@ ubsan:
 	$(MAKE) B=build/ubsan OPT="-O1 -g" \
 		SAN="-fsanitize=undefined -fno-sanitize-recover=all" test-unit test-fuzz
 
-# libFuzzer targets (clang): build/fuzz/fuzz_<name>; run e.g.
+# libFuzzer targets (clang): $(FB)/fuzz_<name>; run e.g.
 #   build/fuzz/fuzz_safetensors -max_total_time=600 tests/fuzz/corpus/safetensors
+FB ?= build/fuzz
 fuzz:
-	$(MAKE) B=build/fuzz CC=clang OPT="-O1 -g" \
-		SAN="-fsanitize=address,undefined,fuzzer-no-link" build/fuzz/libhubzip.a
+	$(MAKE) B=$(FB) CC=clang OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined,fuzzer-no-link" $(FB)/libhubzip.a
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-		echo "clang $$f -> build/fuzz/$$n"; \
-		clang $(CPPFLAGS) -I. -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
-			-o build/fuzz/$$n $$f build/fuzz/libhubzip.a $(LDLIBS); done
+		echo "clang $$f -> $(FB)/$$n"; \
+		clang $(CPPFLAGS) -I$(FB)/gen -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
+			-o $(FB)/$$n $$f $(FB)/libhubzip.a $(LDLIBS); done
+
+# Every fuzz target for FUZZ_SECONDS, FUZZ_PARALLEL at a time (nice 19), on
+# a copy of its corpus: executions, coverage and findings per target
+# (tests/fuzz/run.sh; docs/security.md, "Fuzzing").
+FUZZ_SECONDS ?= 600
+FUZZ_PARALLEL ?= 2
+fuzz-run: fuzz
+	bash tests/fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_PARALLEL)
 
 run: all
 	deploy/run.sh $(B)/hubzip $(CORPUS_MINI)
