@@ -134,7 +134,7 @@ int metrics_route_class(const char *method, const char *pattern)
 		return METRICS_COMMIT;
 	if (starts(pattern, "api/v1/repos/") && strstr(pattern, "/files/:rev/"))
 		return METRICS_DOWNLOAD;
-	if (starts(pattern, "api/v1/"))
+	if (starts(pattern, "api/v1/") || starts(pattern, "api/admin/"))
 		return METRICS_API_NATIVE;
 	if (starts(pattern, "api/"))
 		return METRICS_API_HUB;
@@ -446,6 +446,49 @@ static void render_store(struct metrics *m, struct store *s, struct buf *b)
 	      " if the store had changed).", sec);
 }
 
+/* What this process asked of the blob backends (store_blob_counters):
+ * requests by kind, retries, failures and bytes, per backend. */
+static void render_blobs(struct buf *b)
+{
+	static const char *const backends[] = { "file", "s3" };
+	struct store_blob_counters c[2];
+
+	for (int i = 0; i < 2; i++)
+		store_blob_counters(&c[i], backends[i]);
+	head(b, "hubzip_blob_requests_total", "counter",
+	     "Requests to the blob backend (file: reads, writes, stats, lists and deletes of pack"
+	     " files; s3: HTTP requests, each attempt of a retried one).");
+	for (int i = 0; i < 2; i++) {
+		const struct { const char *op; uint64_t v; } ops[] = {
+			{ "get", c[i].gets }, { "put", c[i].puts }, { "head", c[i].heads },
+			{ "list", c[i].lists }, { "delete", c[i].deletes },
+			{ "multipart", c[i].multipart },
+		};
+
+		for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
+			put(b, "hubzip_blob_requests_total{backend=\"%s\",op=\"%s\"} %llu\n",
+			    backends[i], ops[k].op, (unsigned long long)ops[k].v);
+	}
+	head(b, "hubzip_blob_retries_total", "counter",
+	     "Blob backend requests retried after a transient failure.");
+	for (int i = 0; i < 2; i++)
+		put(b, "hubzip_blob_retries_total{backend=\"%s\"} %llu\n", backends[i],
+		    (unsigned long long)c[i].retries);
+	head(b, "hubzip_blob_failures_total", "counter",
+	     "Blob backend requests that failed after their retries.");
+	for (int i = 0; i < 2; i++)
+		put(b, "hubzip_blob_failures_total{backend=\"%s\"} %llu\n", backends[i],
+		    (unsigned long long)c[i].failures);
+	head(b, "hubzip_blob_bytes_total", "counter",
+	     "Bytes read from (received) and written to (sent) the blob backend.");
+	for (int i = 0; i < 2; i++) {
+		put(b, "hubzip_blob_bytes_total{backend=\"%s\",direction=\"received\"} %llu\n",
+		    backends[i], (unsigned long long)c[i].bytes_received);
+		put(b, "hubzip_blob_bytes_total{backend=\"%s\",direction=\"sent\"} %llu\n",
+		    backends[i], (unsigned long long)c[i].bytes_sent);
+	}
+}
+
 /* Seconds of CPU and bytes resident of this process. */
 static void process_usage(double *cpu, uint64_t *rss)
 {
@@ -533,6 +576,7 @@ int metrics_render(struct metrics *m, struct store *s, const struct metrics_gaug
 		g ? g->uploads_max : 0);
 	if (g)
 		render_maint(g, &b);
+	render_blobs(&b);
 
 	one_u64(&b, "hubzip_ingest_files_total", "counter",
 		"Files ingested by uploads and commits (stored or deduplicated).",

@@ -64,7 +64,7 @@ if [ -z "$S3_EXTERNAL" ]; then
 	hz cat "$repo" "$rel" --range "1000-2000" >/dev/null 2>&1
 	max=$(grep -oE 'bytes=[0-9]+-[0-9]+' "$S3_LOG" | tr -- '=-' '  ' |
 	      awk '{n = $3 - $2 + 1; if (n > m) m = n} END {print m + 0}')
-	check "a small range reads one block ($max bytes)" [ "$max" -gt 0 ] && [ "$max" -le 1049000 ]
+	check "a small range reads one block ($max bytes)" [ "$max" -gt 0 -a "$max" -le 1049000 ]
 fi
 fsck_clean() { hz fsck >"$T/fsck" 2>&1 || { cat "$T/fsck" >&2; return 1; }; }
 check "fsck of the bucket finds nothing" fsck_clean
@@ -121,15 +121,21 @@ expect_fail "no credentials: a clear message" "AWS_ACCESS_KEY_ID" \
 
 # uploads and downloads through the daemon
 start_daemon
-up=$(find "$CORPUS_MINI" -name '*.safetensors' | head -1)
+up=$T/new.bin # new bytes: a new pack to upload
+head -c 300000 /dev/urandom >"$up"
 req POST "$U/api/v1/repos" -H "Authorization: Bearer $TOKEN" -d '{"repo": "acme/up"}'
 expect "create a repo through the daemon" 201
-req PUT "$U/api/v1/repos/acme/up/files/main/model.safetensors" -H "Authorization: Bearer $TOKEN" -T "$up"
+req PUT "$U/api/v1/repos/acme/up/files/main/new.bin" -H "Authorization: Bearer $TOKEN" -T "$up"
 expect "upload through the daemon" 201
-req GET "$U/acme/up/resolve/main/model.safetensors"
+req GET "$U/acme/up/resolve/main/new.bin"
 check "download of the upload is byte-exact" cmp -s "$T/body" "$up"
-req GET "$U/acme/up/resolve/main/model.safetensors" -H "Range: bytes=100-299"
+req GET "$U/acme/up/resolve/main/new.bin" -H "Range: bytes=100-299"
 check "a ranged download is the slice" cmp -s "$T/body" <(slice "$up" 100 200)
+curl -s "$U/metrics" >"$T/metrics"
+s3gets=$(awk '/^hubzip_blob_requests_total\{backend="s3",op="get"\}/ {print $2}' "$T/metrics")
+s3puts=$(awk '/^hubzip_blob_requests_total\{backend="s3",op="put"\}/ {print $2}' "$T/metrics")
+check "/metrics counts the daemon's S3 GETs ($s3gets) and PUTs ($s3puts)" \
+	[ "${s3gets:-0}" -ge 1 -a "${s3puts:-0}" -ge 1 ]
 stop_daemon
 
 # gc deletes packs in the bucket
@@ -140,7 +146,7 @@ after=$(s3tool ls "$PREFIX/packs/" | wc -l)
 check "gc deleted packs in the bucket ($before -> $after)" [ "$after" -lt "$before" ]
 check "gc left one object per live pack" [ "$after" -eq "$(hz stats --json | jq .counts.packs)" ]
 check "fsck after gc" fsck_clean
-req_after() { hz cat acme/up model.safetensors >"$T/got" && cmp -s "$T/got" "$up"; }
+req_after() { hz cat acme/up new.bin >"$T/got" && cmp -s "$T/got" "$up"; }
 check "the repo gc kept reads back" req_after
 # a stray object no row names is not touched while it is young (a live
 # session's upload is one until its commit)
