@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Resource limits of the daemon: the per-client request rate (429 with
-# Retry-After), concurrent uploads (503), and a full disk: a store on a
+# Retry-After), concurrent uploads (503), SIGTERM with ingests running and
+# queued on the ingest thread, and a full disk: a store on a
 # small tmpfs where uploads fail while spooling, while writing packs and at
 # the index commit.  Each failure answers 507 InsufficientStorage, leaves
 # no revision, no pack and nothing in objects/tmp, fsck stays clean, reads
@@ -64,6 +65,71 @@ expect "a second upload while max_uploads are in flight" 503 TooManyUploads
 wait "$SLOW"
 check "the slow upload committed" [ "$(jq -r .commit "$T/slow.out" | wc -c)" -eq 41 ]
 stop_daemon
+
+# ---- SIGTERM with ingests running and queued (one ingest thread): the
+# queued uploads are answered 503 ShuttingDown, the running one finishes
+# its file and does not commit; nothing half-done is left
+python3 - "$T/w.safetensors" <<'PY'
+import json, os, struct, sys
+per, n = 1 << 22, 8  # 8 tensors of 16 MiB
+hdr = {"t%d" % i: {"dtype": "F32", "shape": [per], "data_offsets": [4 * per * i, 4 * per * (i + 1)]}
+       for i in range(n)}
+h = json.dumps(hdr).encode()
+h += b" " * (-len(h) % 8)
+top = bytes((x & 0x80) | 0x3C for x in range(256))
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h)
+    for _ in range(n):
+        b = bytearray(os.urandom(4 * per))
+        b[3::4] = bytes(b[3::4]).translate(top)
+        f.write(b)
+PY
+WSIZE=$(stat -c %s "$T/w.safetensors")
+start_daemon_args --ingest-threads 1 --max-uploads 8 --max-upload-bytes 1G
+R=$(sqlite3 "$STORE/hubzip.db" 'SELECT count(*) FROM revisions')
+for i in 1 2 3; do
+	# each a bit different: every upload is a full ingest
+	cp "$T/w.safetensors" "$T/w$i.safetensors"
+	printf '%d' "$i" | dd of="$T/w$i.safetensors" bs=1 seek=$((WSIZE - 1)) conv=notrunc status=none
+	curl -s -o "$T/w$i.out" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -T "$T/w$i.safetensors" \
+		"$U/api/v1/repos/acme/lim/files/main/w$i.safetensors" >"$T/w$i.code" &
+done
+# wait until at least two bodies are in (two spool files of full size): one
+# ingest runs, the others wait for the ingest thread
+full=0
+for _ in $(seq 300); do
+	full=0
+	for fd in /proc/"$PID"/fd/*; do
+		case $(readlink "$fd" 2>/dev/null) in
+		*objects/tmp/*) [ "$(stat -L -c %s "$fd" 2>/dev/null)" = "$WSIZE" ] && full=$((full + 1)) ;;
+		esac
+	done
+	[ "$full" -ge 2 ] && break
+	sleep 0.05
+done
+check "two uploads were spooled whole ($full)" [ "$full" -ge 2 ]
+kill -TERM "$PID"
+rc=0
+wait "$PID" || rc=$?
+PID=
+wait
+check "the daemon exits 0" [ "$rc" -eq 0 ]
+committed=0 refused=0
+for i in 1 2 3; do
+	c=$(cat "$T/w$i.code")
+	case $c in
+	201) committed=$((committed + 1)) ;;
+	503) [ "$(jq -r .error.code "$T/w$i.out")" = ShuttingDown ] && refused=$((refused + 1)) ;;
+	esac
+done
+check "a queued upload was answered 503 ShuttingDown ($(cat "$T"/w?.code | tr '\n' ' '))" [ "$refused" -ge 1 ]
+check "revisions: only the uploads answered 201" \
+	[ "$(sqlite3 "$STORE/hubzip.db" 'SELECT count(*) FROM revisions')" -eq $((R + committed)) ]
+check "every pack file is in the index" [ "$(find "$STORE/objects/packs" -name '*.pack' | wc -l)" -eq \
+	"$(sqlite3 "$STORE/hubzip.db" 'SELECT count(*) FROM packs')" ]
+check "nothing in objects/tmp" [ -z "$(ls -A "$STORE/objects/tmp")" ]
+check "fsck is clean" bash -c "\"$HUBZIP\" --store '$STORE' fsck >/dev/null"
+rm -f "$T"/w*.safetensors
 
 # ---- a full disk
 MNT=$T/mnt
