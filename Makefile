@@ -139,6 +139,7 @@ asan:
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/80_push_pull.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/85_stats.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/87_metrics.sh
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/89_hostile.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/91_s3.sh
 
 ubsan:
