@@ -135,6 +135,8 @@ asan:
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-fuzz \
 		build/asan/hubzip
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/50_daemon.sh
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/55_limits.sh
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/57_security.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/60_hub_upload.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/80_push_pull.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/85_stats.sh
