@@ -8,6 +8,7 @@
 #   make fuzz       build the libFuzzer targets (clang) into build/fuzz/ (FB=DIR)
 #   make test-load  the load test: 64 clients for 60 s, then 30 s of downloads during big uploads (docs/bench.md)
 #   make fuzz-run   run every fuzz target FUZZ_SECONDS (600) and report findings
+#   make test-crash SIGKILL the daemon under load CRASH_CYCLES (60) times (docs/reliability.md)
 #   make clean
 
 B        ?= build
@@ -40,7 +41,7 @@ MIGRATIONS_PG := $(sort $(wildcard migrations/postgresql/[0-9][0-9][0-9][0-9]_*.
 UI_ASSETS := $(sort $(wildcard api/ui/*.html api/ui/*.js api/ui/*.css))
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load asan ubsan fuzz fuzz-run run bench clean
+.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load test-crash asan ubsan fuzz fuzz-run run bench clean
 .SECONDARY:
 
 all: $(B)/hubzip
@@ -120,6 +121,13 @@ test-load: $(B)/hubzip $(B)/hzload corpus-mini
 		bash tests/load/load.sh --seconds 30 --clients 16 --downloads-only 1 --big 256 \
 		--out $(B)/load-big.json
 
+# opt-in, ~5 minutes: the crash harness (make test runs 5 cycles of it in
+# tests/integration/25_crash.sh)
+CRASH_CYCLES ?= 60
+test-crash: $(B)/hubzip corpus-mini
+	python3 tests/crash/crash.py --hubzip $(B)/hubzip --corpus $(CORPUS_MINI) \
+		--cycles $(CRASH_CYCLES) --json $(B)/crash.json
+
 test: deps test-layers
 	deploy/install-deps.sh --test
 	$(MAKE) test-unit test-fuzz
@@ -134,6 +142,7 @@ asan:
 	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-fuzz \
 		build/asan/hubzip
+	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/22_integrity_daemon.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/50_daemon.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/55_limits.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/57_security.sh
