@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# A PostgreSQL index (issue 7): a private cluster made with initdb under the
+# test's temporary directory, on a random port.
+#  1. the round-trip and families tests (10_, 40_) against it;
+#  2. two daemons on different ports sharing one database and one store
+#     directory, uploading overlapping files at the same time (the same
+#     bytes to different repos, different files to one branch from both):
+#     every upload lands (no lost update: the branch holds every file),
+#     every file reads back byte-exactly through either daemon, no object
+#     or file is indexed twice, fsck finds nothing.
+. "$(dirname "$0")/lib.sh"
+need_corpus
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$PGBIN/initdb" ] || { echo "no PostgreSQL server (deploy/install-deps.sh --test)" >&2; exit 1; }
+
+# the server refuses to run as root: run it as the postgres user (made by
+# the Debian package) or as whoever we are
+AS=()
+if [ "$(id -u)" -eq 0 ]; then
+	id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+	AS=(runuser -u postgres --)
+	chmod 755 "$T"
+fi
+PGDIR=$T/pg
+mkdir -p "$PGDIR"
+[ ${#AS[@]} -eq 0 ] || chown postgres "$PGDIR"
+PGPORT=$((20000 + RANDOM % 30000))
+pg() { "${AS[@]}" "$PGBIN/$@"; }
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	pg pg_ctl -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+pg initdb -D "$PGDIR/data" -A trust -U hubzip -E UTF8 --no-sync >"$T/initdb.log" 2>&1 ||
+	{ cat "$T/initdb.log" >&2; exit 1; }
+started=
+for _ in 1 2 3; do # a port taken by someone else: another one
+	if pg pg_ctl -D "$PGDIR/data" -l "$PGDIR/log" -w -t 30 start \
+		-o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null; then
+		started=1
+		break
+	fi
+	PGPORT=$((20000 + RANDOM % 30000))
+done
+[ -n "$started" ] || { cat "$PGDIR/log" >&2; echo "cannot start PostgreSQL" >&2; exit 1; }
+psql() { "$PGBIN/psql" -X -q -A -t -h 127.0.0.1 -p "$PGPORT" -U hubzip "$@"; }
+url() { echo "postgresql://hubzip@127.0.0.1:$PGPORT/$1"; }
+for db in roundtrip families shared; do
+	"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U hubzip "$db"
+done
+
+# 1. the round-trip test against the index
+if HUBZIP_INDEX=$(url roundtrip) bash "$HERE/10_roundtrip.sh" >"$T/10.log" 2>&1; then
+	ok
+else
+	fail "10_roundtrip.sh against PostgreSQL: $(tail -n 5 "$T/10.log")"
+fi
+check "10_roundtrip.sh: its revisions are in PostgreSQL" \
+	[ "$(psql -d roundtrip -c 'SELECT count(*) FROM revisions')" -gt 0 ]
+# families (40_families.sh makes several stores, one index each: here the
+# corpus goes into a SQLite store and a PostgreSQL one in the same order,
+# and both must find the same families and count the same bytes)
+"$HUBZIP" --store "$T/sq" init >/dev/null
+"$HUBZIP" --store "$T/pgf" --index "$(url families)" init >/dev/null
+for r in $(corpus_repos); do
+	"$HUBZIP" --store "$T/sq" ingest "$r" "$CORPUS_MINI/$r" >/dev/null 2>&1 || fail "ingest $r (SQLite)"
+	"$HUBZIP" --store "$T/pgf" --index "$(url families)" ingest "$r" "$CORPUS_MINI/$r" >/dev/null 2>&1 ||
+		fail "ingest $r (PostgreSQL)"
+done
+"$HUBZIP" --store "$T/sq" families --json >"$T/fam.sq"
+"$HUBZIP" --store "$T/pgf" --index "$(url families)" families --json >"$T/fam.pg"
+check "the same families on both indexes" cmp -s "$T/fam.sq" "$T/fam.pg"
+check "families found" [ "$(jq 'length' "$T/fam.pg")" -ge 5 ]
+acct='[.logical_bytes, .physical_bytes, .stages, [.repos[] | [.repo, .logical_bytes, .physical_bytes]]]'
+"$HUBZIP" --store "$T/sq" stats --json | jq -c "$acct" >"$T/st.sq"
+"$HUBZIP" --store "$T/pgf" --index "$(url families)" stats --json | jq -c "$acct" >"$T/st.pg"
+check "the same accounting on both indexes" cmp -s "$T/st.sq" "$T/st.pg"
+check "fsck of the PostgreSQL store" "$HUBZIP" --store "$T/pgf" --index "$(url families)" fsck >/dev/null 2>&1
+
+IDX=$(url shared)
+mkdir -p "$STORE"
+expect_fail "a store dir without init is refused" "no hubzip schema" \
+	"$HUBZIP" --store "$STORE" --index "$IDX" ls
+expect_fail "--index takes only PostgreSQL URLs" "not a postgresql" \
+	"$HUBZIP" --store "$STORE" --index "mysql://x" ls
+check "init --index" "$HUBZIP" --store "$STORE" --index "$IDX" init >/dev/null
+check "no SQLite file in the store" [ ! -e "$STORE/hubzip.db" ]
+check "schema version in hubzip_schema" [ "$(psql -d shared -c 'SELECT version FROM hubzip_schema')" -ge 6 ]
+TOKEN=$("$HUBZIP" --store "$STORE" --index "$IDX" token create admin --scope write)
+AUTH=(-H "Authorization: Bearer $TOKEN")
+check "the token is in PostgreSQL" [ "$(psql -d shared -c 'SELECT count(*) FROM tokens')" -eq 1 ]
+
+# 2. two daemons on one index and one store directory
+declare -A URLS
+start() { # name: serves $STORE with the shared index
+	local n=$1 out=$T/out.$1
+	HUBZIP_INDEX=$IDX "$HUBZIP" --store "$STORE" serve --listen 127.0.0.1:0 >"$out" 2>>"$T/log.$n" &
+	PIDS+=($!)
+	for _ in $(seq 100); do
+		grep -q '^hubzip: serving' "$out" 2>/dev/null && break
+		sleep 0.1
+	done
+	URLS[$n]=$(grep -o 'http://127.0.0.1:[0-9]*' "$out" | head -1)
+	[ -n "${URLS[$n]}" ] || { cat "$T/log.$n" >&2; echo "daemon $n did not start" >&2; exit 1; }
+}
+start a
+start b
+check "two daemons on different ports" [ "${URLS[a]}" != "${URLS[b]}" ]
+
+# the files: every file of three repos of the corpus
+mapfile -t REPOS < <(corpus_repos | head -n 3)
+FILES=()
+for r in "${REPOS[@]}"; do
+	while IFS= read -r f; do FILES+=("$r/$f"); done < <(cd "$CORPUS_MINI/$r" && find . -type f ! -path './.git/*' | sed 's|^\./||' | sort)
+done
+UP=()
+for repo in up/a up/b up/all; do
+	curl -sf -X POST "${AUTH[@]}" -d "{\"repo\": \"$repo\"}" "${URLS[a]}/api/v1/repos" >/dev/null ||
+		fail "create $repo"
+done
+put() { # daemon repo path file -> $T/codes
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "${AUTH[@]}" -T "$4" \
+		"${URLS[$1]}/api/v1/repos/$2/files/main/$3")
+	echo "$1 $2 $3 $code" >>"$T/codes"
+}
+: >"$T/codes"
+# the same bytes to two repos through the two daemons, both at once; and
+# every file to one branch (shared/all), half through each daemon, at once
+i=0
+for f in "${FILES[@]}"; do
+	put a up/a "$f" "$CORPUS_MINI/$f" &
+	UP+=($!)
+	put b up/b "$f" "$CORPUS_MINI/$f" &
+	UP+=($!)
+	if [ $((i % 2)) -eq 0 ]; then d=a; else d=b; fi
+	put $d up/all "$f" "$CORPUS_MINI/$f" &
+	UP+=($!)
+	i=$((i + 1))
+	if [ $((i % 4)) -eq 0 ]; then wait "${UP[@]}"; UP=(); fi
+done
+[ ${#UP[@]} -eq 0 ] || wait "${UP[@]}"
+n=${#FILES[@]}
+check "all $((3 * n)) uploads answered 201" [ "$(grep -c ' 201$' "$T/codes")" -eq $((3 * n)) ]
+grep -v ' 201$' "$T/codes" | head -n 5 >&2 || true
+
+# every file through either daemon, byte-exact; the shared branch has them all
+for repo in up/a up/b up/all; do
+	for d in a b; do
+		curl -sf "${URLS[$d]}/api/v1/repos/$repo/files/main" -o "$T/tree" || { fail "list $repo via $d"; continue; }
+		check "$repo via $d lists all $n files (no lost update)" \
+			[ "$(jq '[.files[]?] | length' "$T/tree")" -eq "$n" ]
+	done
+done
+bad=0
+for repo in up/a up/b up/all; do
+	j=0
+	for f in "${FILES[@]}"; do
+		d=a; [ $((j % 2)) -eq 0 ] || d=b
+		j=$((j + 1))
+		curl -sf "${URLS[$d]}/api/v1/repos/$repo/files/main/$f" -o "$T/dl" &&
+			cmp -s "$T/dl" "$CORPUS_MINI/$f" || { bad=$((bad + 1)); echo "differs: $repo $f via $d" >&2; }
+	done
+done
+check "every file reads back byte-exactly through either daemon" [ "$bad" -eq 0 ]
+check "no object indexed twice" \
+	[ "$(psql -d shared -c 'SELECT count(*) - count(DISTINCT sha256) FROM objects')" -eq 0 ]
+check "no file indexed twice" \
+	[ "$(psql -d shared -c 'SELECT count(*) - count(DISTINCT sha256) FROM files')" -eq 0 ]
+check "every block's pack is indexed" \
+	[ "$(psql -d shared -c 'SELECT count(*) FROM blocks b LEFT JOIN packs p ON p.id = b.pack_id WHERE p.id IS NULL')" -eq 0 ]
+check "one revision per upload to the shared branch" \
+	[ "$(psql -d shared -c "SELECT count(*) FROM revisions v JOIN repos r ON r.id = v.repo_id WHERE r.name = 'up/all'")" -eq "$n" ]
+
+for p in "${PIDS[@]}"; do kill -TERM "$p"; wait "$p" 2>/dev/null || true; done
+PIDS=()
+check "fsck clean" "$HUBZIP" --store "$STORE" --index "$IDX" fsck >"$T/fsck" 2>&1
+check "gc after concurrent uploads" "$HUBZIP" --store "$STORE" --index "$IDX" gc >/dev/null 2>&1
+rm -rf "$T/out"
+check "restore after gc" "$HUBZIP" --store "$STORE" --index "$IDX" restore up/all "$T/out"
+bad=0
+for f in "${FILES[@]}"; do cmp -s "$T/out/$f" "$CORPUS_MINI/$f" || bad=$((bad + 1)); done
+check "restored byte-exactly after gc" [ "$bad" -eq 0 ]
+check "fsck clean after gc" "$HUBZIP" --store "$STORE" --index "$IDX" fsck >/dev/null 2>&1
+done_tests
