@@ -35,7 +35,7 @@
 #endif
 
 /* the one advisory lock of write transactions ("hubzip" in ASCII) */
-#define WRITE_LOCK "110429883886960"
+#define WRITE_LOCK "114853372651888"
 
 #define PQ_FUNCS(X)                                                           \
 	X(PQconnectdb) X(PQfinish) X(PQreset) X(PQstatus)                     \
