@@ -189,4 +189,13 @@ bad=0
 for f in "${FILES[@]}"; do cmp -s "$T/out/$f" "$CORPUS_MINI/$f" || bad=$((bad + 1)); done
 check "restored byte-exactly after gc" [ "$bad" -eq 0 ]
 check "fsck clean after gc" "$HUBZIP" --store "$STORE" --index "$IDX" fsck >/dev/null 2>&1
+
+# a schema newer than the binary is refused, as on SQLite
+psql -d shared -c 'UPDATE hubzip_schema SET version = 9999'
+expect_fail "a newer schema is refused" "newer than this hubzip" \
+	"$HUBZIP" --store "$STORE" --index "$IDX" ls
+# a server that is gone is an error, not a hang
+pg pg_ctl -D "$PGDIR/data" -m fast stop >/dev/null
+expect_fail "a stopped server is reported" "cannot connect to the index" \
+	"$HUBZIP" --store "$STORE" --index "$IDX" ls
 done_tests
