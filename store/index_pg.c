@@ -2,8 +2,9 @@
  * store/index_pg.c - the PostgreSQL index backend (index_int.h) on libpq.
  *
  * libpq is dlopen()ed when a postgresql:// index is opened, as api/dynlib.c
- * does for libmicrohttpd: linked, it and what it pulls in (GSSAPI, LDAP,
- * OpenSSL's TLS) would cost every CLI run on a SQLite index its startup.
+ * does for libmicrohttpd: loaded at startup, it and what it pulls in
+ * (GSSAPI, LDAP, OpenSSL's TLS) cost every CLI run ~2.7 ms of CPU, twice
+ * what `hubzip ls` of a small SQLite store takes (perf stat, 2.7 -> 5.5 ms).
  *
  * SQL arrives in the common subset of index.h with ? / ?N placeholders;
  * they are rewritten to $N.  A statement is sent at its first db_step,
