@@ -3,9 +3,9 @@
  * and the hub-compatible endpoints real clients use
  * (../shared/docs/HUB-PROTOCOL.md), on libmicrohttpd.
  *
- * The server runs its own threads (a pool of MHD workers, each with its
- * own store handle, opened lazily); api_server_start returns once it
- * listens.  Errors: 0 or a negative HZ_E* code with hz_error_msg().
+ * The server runs its own threads (a pool of MHD workers and a pool of
+ * ingest threads, each with its own store handle, opened lazily);
+ * api_server_start returns once it listens.  Errors: 0 or a negative HZ_E* code with hz_error_msg().
  */
 #ifndef HZ_API_H
 #define HZ_API_H

@@ -6,7 +6,10 @@
  *
  * A request's callbacks (headers, body chunks, the response reader, the
  * completion) all run on the worker thread that owns its connection, so
- * the thread's store is never shared.
+ * the thread's store is never shared.  The one exception is the heavy end
+ * of an upload, handed to an ingest thread (api/pool.c) with the
+ * connection suspended: that thread uses its own store, and the worker
+ * touches the request again only once it is resumed.
  */
 #include "api/api_int.h"
 #include "api/maint_int.h"
