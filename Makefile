@@ -9,6 +9,7 @@
 #   make test-load  the load test: 64 clients for 60 s, then 30 s of downloads during big uploads (docs/bench.md)
 #   make fuzz-run   run every fuzz target FUZZ_SECONDS (600) and report findings
 #   make test-crash SIGKILL the daemon under load CRASH_CYCLES (60) times (docs/reliability.md)
+#   make test-swift the S3 test against OpenStack Swift (s3api), from Debian packages
 #   make clean
 
 B        ?= build
@@ -41,7 +42,7 @@ MIGRATIONS_PG := $(sort $(wildcard migrations/postgresql/[0-9][0-9][0-9][0-9]_*.
 UI_ASSETS := $(sort $(wildcard api/ui/*.html api/ui/*.js api/ui/*.css))
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load test-crash asan ubsan fuzz fuzz-run run bench clean
+.PHONY: corpus-mini all deps test test-unit test-fuzz test-integration test-layers test-load test-crash asan ubsan fuzz fuzz-run run bench clean test-swift
 .SECONDARY:
 
 all: $(B)/hubzip
@@ -152,6 +153,12 @@ asan:
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/87_metrics.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/89_hostile.sh
 	HUBZIP=build/asan/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/integration/91_s3.sh
+
+# Opt-in: the S3 test (91_s3.sh) against OpenStack Swift's s3api instead of
+# s3rver; tests/swift/run.sh runs a single-node Swift in a temporary directory.
+test-swift: $(B)/hubzip corpus-mini
+	deploy/install-deps.sh --swift
+	HUBZIP=$(B)/hubzip CORPUS_MINI=$(CORPUS_MINI) bash tests/swift/run.sh
 
 ubsan:
 	$(MAKE) B=build/ubsan OPT="-O1 -g" \
