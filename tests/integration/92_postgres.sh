@@ -52,9 +52,20 @@ done
 [ -n "$started" ] || { cat "$PGDIR/log" >&2; echo "cannot start PostgreSQL" >&2; exit 1; }
 psql() { "$PGBIN/psql" -X -q -A -t -h 127.0.0.1 -p "$PGPORT" -U hubzip "$@"; }
 url() { echo "postgresql://hubzip@127.0.0.1:$PGPORT/$1"; }
-for db in roundtrip families shared; do
+for db in roundtrip families shared unit; do
 	"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U hubzip "$db"
 done
+
+# 0. the index API's unit tests (tests/unit/store/test_index.c), when built
+UNIT=$(dirname "$HUBZIP")/tests/store/test_index
+if [ -x "$UNIT" ]; then
+	if HZ_TEST_PG_URL=$(url unit) "$UNIT" >"$T/unit.log" 2>&1 &&
+		grep -q 'PASSED  \] 6 test' "$T/unit.log"; then
+		ok
+	else
+		fail "test_index against PostgreSQL: $(tail -n 20 "$T/unit.log")"
+	fi
+fi
 
 # 1. the round-trip test against the index
 if HUBZIP_INDEX=$(url roundtrip) bash "$HERE/10_roundtrip.sh" >"$T/10.log" 2>&1; then
