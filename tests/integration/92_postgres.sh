@@ -35,6 +35,7 @@ cleanup() {
 		wait "$p" 2>/dev/null || true
 	done
 	pg pg_ctl -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
+	! declare -F stop_s3 >/dev/null || stop_s3
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -96,12 +97,23 @@ check "the same accounting on both indexes" cmp -s "$T/st.sq" "$T/st.pg"
 check "fsck of the PostgreSQL store" "$HUBZIP" --store "$T/pgf" --index "$(url families)" fsck >/dev/null 2>&1
 
 IDX=$(url shared)
+# and one bucket, when the S3 test's s3rver can run (91_s3.sh installs it)
+BLOBS=()
+if command -v node >/dev/null && { [ -n "${S3_ENDPOINT:-}" ] || command -v npm >/dev/null ||
+	[ -f "$ROOT/build/npm-s3rver/node_modules/@20minutes/s3rver/package.json" ]; }; then
+	. "$HERE/s3.sh"
+	start_s3
+	PREFIX=pg$$-$RANDOM
+	BLOBS=(--blobs "s3://$S3_BUCKET/$PREFIX?endpoint=$S3_ENDPOINT")
+else
+	echo "92_postgres.sh: no node for s3rver: the daemons share local packs" >&2
+fi
 mkdir -p "$STORE"
 expect_fail "a store dir without init is refused" "no hubzip schema" \
 	"$HUBZIP" --store "$STORE" --index "$IDX" ls
 expect_fail "--index takes only PostgreSQL URLs" "not a postgresql" \
 	"$HUBZIP" --store "$STORE" --index "mysql://x" ls
-check "init --index" "$HUBZIP" --store "$STORE" --index "$IDX" init >/dev/null
+check "init --index" "$HUBZIP" --store "$STORE" --index "$IDX" "${BLOBS[@]}" init >/dev/null
 check "no SQLite file in the store" [ ! -e "$STORE/hubzip.db" ]
 check "schema version in hubzip_schema" [ "$(psql -d shared -c 'SELECT version FROM hubzip_schema')" -ge 6 ]
 TOKEN=$("$HUBZIP" --store "$STORE" --index "$IDX" token create admin --scope write)
@@ -185,6 +197,12 @@ check "no object indexed twice" \
 	[ "$(psql -d shared -c 'SELECT count(*) - count(DISTINCT sha256) FROM objects')" -eq 0 ]
 check "no file indexed twice" \
 	[ "$(psql -d shared -c 'SELECT count(*) - count(DISTINCT sha256) FROM files')" -eq 0 ]
+if [ ${#BLOBS[@]} -gt 0 ]; then
+	check "no pack on the local disk" [ "$(find "$STORE" -name '*.pack*' | wc -l)" -eq 0 ]
+	check "one object in the bucket per indexed pack" \
+		[ "$(s3tool ls "$PREFIX/packs/" | wc -l)" -eq \
+		  "$(psql -d shared -c 'SELECT count(*) FROM packs')" ]
+fi
 check "every block's pack is indexed" \
 	[ "$(psql -d shared -c 'SELECT count(*) FROM blocks b LEFT JOIN packs p ON p.id = b.pack_id WHERE p.id IS NULL')" -eq 0 ]
 check "one revision per upload to the shared branch" \
