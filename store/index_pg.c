@@ -245,7 +245,10 @@ int db_pg_open(struct db **out, const char *uri)
 	/* NOTICEs (DROP TABLE IF EXISTS of a missing table...) are not ours
 	 * to print */
 	pq_PQsetNoticeProcessor(d->c, quiet, NULL);
-	if (run(d, "SET client_min_messages = warning; SET TIME ZONE 'UTC'", NULL)) {
+	/* a writer waits for the write lock as long as SQLite's busy
+	 * timeout (30 s), then fails */
+	if (run(d, "SET client_min_messages = warning; SET TIME ZONE 'UTC';"
+		   " SET lock_timeout = '30s'", NULL)) {
 		int rc = pg_error(&d->base, "cannot set up the connection");
 
 		pg_close(&d->base);
