@@ -268,12 +268,16 @@ int store_gc(struct store *s, const struct store_gc_options *opt, struct store_g
 	int64_t age = opt ? opt->lfs_pending_age : LFS_PENDING_AGE;
 	char **dead = NULL;
 	size_t ndead = 0;
-	int rc;
+	int rc, run = -1;
 
 	memset(out, 0, sizeof(*out));
-	rc = pin_gc_lock(s);
-	if (rc)
+	rc = pin_gc_begin(s, &run); /* one gc at a time */
+	if (!rc)
+		rc = pin_gc_lock(s);
+	if (rc) {
+		pin_gc_end(run);
 		return rc;
+	}
 	rc = db_begin(s);
 	if (!rc)
 		rc = collect(s, out, &dead, &ndead);
@@ -308,6 +312,7 @@ int store_gc(struct store *s, const struct store_gc_options *opt, struct store_g
 	if (!rc)
 		rc = store_lfs_pending_gc(s, age, &out->lfs_pending_deleted);
 out:
+	pin_gc_end(run);
 	for (size_t i = 0; i < ndead; i++)
 		free(dead[i]);
 	free(dead);

@@ -202,6 +202,38 @@ int pin_base(struct store *s, struct pin_set *p, int64_t id, uint64_t size, int 
 
 /* ---- gc ------------------------------------------------------------------ */
 
+int pin_gc_begin(struct store *s, int *out_fd)
+{
+	char *dir = hz_path_join(s->dir, "objects/locks");
+	char *path = hz_path_join(s->dir, "objects/locks/gc-run");
+	int fd = -1, rc = 0;
+
+	*out_fd = -1;
+	if (!dir || !path)
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+	if (!rc)
+		rc = hz_mkdir_p(dir);
+	if (!rc && (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		rc = hz_error_set_errno(HZ_ERROR, "cannot open lock '%s'", path);
+	free(dir);
+	free(path);
+	if (!rc)
+		rc = do_flock(fd, LOCK_EX, "the gc run lock");
+	if (rc) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	*out_fd = fd;
+	return 0;
+}
+
+void pin_gc_end(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
 int pin_gc_lock(struct store *s)
 {
 	int gate, gc, rc;

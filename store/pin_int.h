@@ -17,6 +17,9 @@
  *                        holds it exclusive while it waits.
  *   objects/locks/fsck   fsck, shared, for its whole run; gc unlinks pack
  *                        files only if it can take it exclusive at once.
+ *   objects/locks/gc-run gc, exclusive, for its whole run: one gc at a time
+ *                        (another gc's short hold of the fsck lock would
+ *                        otherwise make it leave its dead packs behind).
  *   objects/tmp/ID.pins  a session's pins, one "o ID" (object) or "f ID"
  *                        (file) line each; the session holds the file
  *                        locked until it ends.  gc keeps what the live
@@ -66,7 +69,12 @@ int pin_base(struct store *s, struct pin_set *p, int64_t id, uint64_t size, int 
  * session's packs; the caller holds pin_lock. */
 int pin_lock_fd(int fd, const char *what);
 
-/* gc's side: the gate and LOCK_GC exclusive (waits), and release. */
+/* gc's side: pin_gc_begin waits for any other gc to end (gc-run) and
+ * gives the descriptor that holds it, which pin_gc_end closes to let the
+ * next one go (-1: nothing); in between, pin_gc_lock takes the gate and
+ * LOCK_GC exclusive (waits), pin_gc_unlock releases them. */
+int pin_gc_begin(struct store *s, int *out_fd);
+void pin_gc_end(int fd);
 int pin_gc_lock(struct store *s);
 void pin_gc_unlock(struct store *s);
 /*
