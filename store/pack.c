@@ -30,6 +30,9 @@ void pack_fds_close(struct store *s)
 {
 	if (s->blobs)
 		blob_drop_cache(s->blobs);
+	free(s->ra_buf);
+	s->ra_buf = NULL;
+	s->ra_len = 0;
 	for (int i = 0; i < PACK_FD_CACHE; i++) {
 		if (s->fds[i].fd >= 0)
 			close(s->fds[i].fd);
@@ -92,39 +95,72 @@ int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd)
 	return 0;
 }
 
-/* The blob key of pack pack_id, as the index names it (names are never
- * reused, so a backend may cache by key). */
-static int pack_key(struct store *s, int64_t pack_id, char key[BLOB_PACK_KEY_MAX])
+/* The blob key and size of pack pack_id, as the index names it (names
+ * are never reused, so a backend may cache by key). */
+static int pack_key(struct store *s, int64_t pack_id, char key[BLOB_PACK_KEY_MAX],
+		    uint64_t *size)
 {
 	struct db_stmt *st;
 	int rc = 0, step;
 
 	if (!s->pack_name_stmt) {
-		rc = db_prepare(s, &s->pack_name_stmt, "SELECT name FROM packs WHERE id = ?");
+		rc = db_prepare(s, &s->pack_name_stmt, "SELECT name, size FROM packs WHERE id = ?");
 		if (rc)
 			return rc;
 	}
 	st = s->pack_name_stmt;
 	db_bind_int64(st, 1, pack_id);
 	step = db_step(st);
-	if (step == DB_ROW)
+	if (step == DB_ROW) {
 		blob_pack_key(key, (const char *)db_column_text(st, 0));
-	else if (step == DB_DONE)
+		*size = (uint64_t)db_column_int64(st, 1);
+	} else if (step == DB_DONE) {
 		rc = hz_error_set(HZ_ECORRUPT, "index names pack %lld, which has no row",
 				  (long long)pack_id);
-	else
+	} else {
 		rc = db_error(s, "cannot look a pack up");
+	}
 	db_reset(st);
 	return rc;
 }
 
+/*
+ * A remote backend answers each request after a round trip, and most
+ * blocks are small (a bias, a norm: a few KB) and written next to the
+ * blocks read after them, so one ranged GET of PACK_READAHEAD bytes
+ * serves many block reads (docs/format.md, "Blob backends", has the
+ * numbers).  The local directory reads through the page cache instead.
+ */
 int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len)
 {
 	char key[BLOB_PACK_KEY_MAX];
-	int rc = pack_key(s, pack_id, key);
+	uint64_t size = 0, n;
+	int rc = pack_key(s, pack_id, key, &size);
 
-	if (!rc)
+	if (rc)
+		return rc;
+	if (strcmp(s->blobs->scheme, "file") && len <= PACK_READAHEAD) {
+		if (s->ra_buf && s->ra_len && !strcmp(s->ra_key, key) && off >= s->ra_off &&
+		    off + len <= s->ra_off + s->ra_len) {
+			memcpy(buf, s->ra_buf + (off - s->ra_off), len);
+			return 0;
+		}
+		if (!s->ra_buf && !(s->ra_buf = malloc(PACK_READAHEAD)))
+			return hz_error_set(HZ_ENOMEM, "out of memory");
+		n = size > off && size - off < PACK_READAHEAD ? size - off : PACK_READAHEAD;
+		if (n < len)
+			n = len; /* past the recorded size: the read says what is wrong */
+		s->ra_len = 0;
+		rc = blob_read(s->blobs, key, off, s->ra_buf, (size_t)n);
+		if (!rc) {
+			memcpy(s->ra_key, key, sizeof(key));
+			s->ra_off = off;
+			s->ra_len = (size_t)n;
+			memcpy(buf, s->ra_buf, len);
+		}
+	} else {
 		rc = blob_read(s->blobs, key, off, buf, len);
+	}
 	if (rc == HZ_ENOTFOUND)
 		rc = hz_error_set(HZ_ECORRUPT, "pack '%s' is missing from %s", key,
 				  blob_where(s->blobs));

@@ -39,6 +39,12 @@ struct store {
 	char *tmp_dir;		/* DIR/objects/tmp */
 	struct blob_backend *blobs; /* where the packs are (blob.h) */
 	struct db_stmt *pack_name_stmt;
+	/* a remote backend's read-ahead window (pack.c): bytes [ra_off,
+	 * ra_off + ra_len) of pack ra_key; ra_buf NULL for the local one */
+	uint8_t *ra_buf;
+	char ra_key[BLOB_PACK_KEY_MAX];
+	uint64_t ra_off;
+	size_t ra_len;
 	struct db *db;		/* the index (index.h) */
 	int schema_version;
 	struct delta_ctx *dctx;
@@ -62,7 +68,7 @@ int migrate_apply(struct store *s);
 /* pack.c: reading blocks from packs */
 char *pack_path(struct store *s, const char *name);
 int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd);
-/* Drops cached pack handles (the blob backend's too). */
+/* Drops cached pack handles (the blob backend's too) and the read-ahead. */
 void pack_fds_close(struct store *s);
 /* gc_blob.c: gc_pack_remove deletes pack name from the blob backend: 1
  * (its size in *out_size if not NULL), 0 if it was not there, or an error.
@@ -71,7 +77,10 @@ void pack_fds_close(struct store *s);
 int gc_pack_remove(struct store *s, const char *name, uint64_t *out_size);
 int gc_sweep_blobs(struct store *s, struct store_gc_result *out);
 /* Reads len bytes at off of pack pack_id from the blob backend:
- * HZ_ECORRUPT if the pack is missing or short. */
+ * HZ_ECORRUPT if the pack is missing or short.  From a remote backend it
+ * reads ahead up to PACK_READAHEAD bytes of the pack and serves the next
+ * reads inside that window from memory. */
+#define PACK_READAHEAD (2u << 20)
 int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len);
 /* Where a block is, as the index says; base_obj != 0 for a delta block,
  * whose base is block (base_obj, base_off). */

@@ -59,12 +59,20 @@ done
 if [ -z "$S3_EXTERNAL" ]; then
 	check "block reads are ranged GETs" [ "$(nreq '^GET .*\.pack bytes=')" -ge 4 ]
 	check "no GET of a whole pack" [ "$(nreq '^GET .*\.pack -$')" -eq 0 ]
-	# a range inside one block is one GET of at most a block (1 MiB + header)
+	# a range inside one block is one GET of at most the read-ahead window
 	: >"$S3_LOG"
 	hz cat "$repo" "$rel" --range "1000-2000" >/dev/null 2>&1
 	max=$(grep -oE 'bytes=[0-9]+-[0-9]+' "$S3_LOG" | tr -- '=-' '  ' |
 	      awk '{n = $3 - $2 + 1; if (n > m) m = n} END {print m + 0}')
-	check "a small range reads one block ($max bytes)" [ "$max" -gt 0 -a "$max" -le 1049000 ]
+	check "a small range is one GET ($(nreq '^GET')) of at most 2 MiB ($max bytes)" \
+		[ "$(nreq '^GET')" -eq 1 -a "$max" -gt 0 -a "$max" -le 2097152 ]
+	# a whole file reads ahead: fewer GETs than it has tensors (each its own blocks)
+	ntensors=$(python3 -c 'import json, struct, sys; f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]; print(len([k for k in json.loads(f.read(n)) if k != "__metadata__"]))' "$src")
+	: >"$S3_LOG"
+	hz cat "$repo" "$rel" >"$T/got" 2>/dev/null
+	check "a whole file reads ahead ($(nreq '^GET') GETs for $ntensors tensors)" \
+		[ "$(nreq '^GET')" -lt "$ntensors" ]
+	check "the whole file read ahead is byte-exact" cmp -s "$T/got" "$src"
 fi
 fsck_clean() { hz fsck >"$T/fsck" 2>&1 || { cat "$T/fsck" >&2; return 1; }; }
 check "fsck of the bucket finds nothing" fsck_clean
