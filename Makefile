@@ -189,6 +189,7 @@ run: all
 bench: all
 	deploy/install-deps.sh --bench
 	python3 tests/bench/bench.py --hubzip $(B)/hubzip --corpus $(CORPUS)
+	python3 tests/bench/s3.py --hubzip $(B)/hubzip --corpus $(CORPUS)
 
 clean:
 	rm -rf build
