@@ -90,6 +90,17 @@ int store_open(struct store **out, const char *dir, int create)
 	rc = blob_store_open(&s->blobs, dir, create);
 	if (rc)
 		goto fail;
+	if (!strcmp(s->blobs->scheme, "file")) {
+		/* file:///elsewhere: gc sweeps the packs where they are */
+		char *packs = hz_path_join(blob_where(s->blobs), "packs");
+
+		if (!packs) {
+			rc = hz_error_set(HZ_ENOMEM, "out of memory");
+			goto fail;
+		}
+		free(s->packs_dir);
+		s->packs_dir = packs;
+	}
 	rc = db_open(s, dbpath, 1);
 	if (!rc && !create && index_spec) {
 		int version = 0;
