@@ -7,8 +7,9 @@
  *   s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT&region=R&...]
  *
  * Parameters: endpoint (default https://s3.REGION.amazonaws.com, with
- * virtual-hosted bucket names; an explicit endpoint is addressed
- * path-style unless path_style=false), region (us-east-1), part_size
+ * virtual-hosted bucket names unless the name has a dot; an explicit
+ * endpoint is addressed path-style unless path_style=false), region
+ * (AWS_REGION, AWS_DEFAULT_REGION, else us-east-1), part_size
  * (multipart part, default 64M), multipart_threshold (files from this
  * size go multipart, default 64M), retries (attempts after the first,
  * default 5).  Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and,
@@ -826,7 +827,8 @@ static int s3_init(struct blob_backend *b)
 	if (rc)
 		return rc;
 	/* a probe: the credentials may write and delete */
-	if (asprintf(&tmp, "/tmp/hubzip-s3-probe.XXXXXX") < 0)
+	if (asprintf(&tmp, "%s/hubzip-s3-probe.XXXXXX",
+		     getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp") < 0)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
 	fd = mkstemp(tmp);
 	if (fd < 0) {
@@ -992,7 +994,14 @@ int blob_s3_open(struct blob_backend **out, const char *url)
 		hz_error_set(HZ_ENOMEM, "out of memory");
 	if (rc)
 		goto fail;
-	if (!s->region && !(s->region = hz_strdup("us-east-1"))) {
+	if (!s->region) {
+		const char *env = getenv("AWS_REGION");
+
+		if (!env || !*env)
+			env = getenv("AWS_DEFAULT_REGION");
+		s->region = hz_strdup(env && *env ? env : "us-east-1");
+	}
+	if (!s->region) {
 		rc = hz_error_set(HZ_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1002,7 +1011,10 @@ int blob_s3_open(struct blob_backend **out, const char *url)
 	} else {
 		char *ep = NULL;
 
-		s->path_style = path_style && !strcmp(path_style, "true");
+		/* a dotted bucket name would not match the wildcard certificate
+		 * of virtual-hosted names */
+		s->path_style = (path_style && !strcmp(path_style, "true")) ||
+				(!path_style && strchr(s->bucket, '.'));
 		if (s->path_style)
 			rc = asprintf(&ep, "https://s3.%s.amazonaws.com", s->region) < 0;
 		else
