@@ -336,8 +336,11 @@ RUNPKGS=$(grep -oE 'apt-get install [^&]*' "$T/cf.run" | tr ' ' '\n' | grep -vE 
 check "the runtime stage installs packages" [ -n "$RUNPKGS" ]
 check "the build packages are known" [ -n "$BUILDPKGS" ]
 if grep -q '^12\.' /etc/debian_version 2>/dev/null; then
+	# one apt-cache call for all (each takes a second)
+	apt-cache show --no-all-versions $BUILDPKGS $RUNPKGS 2>/dev/null |
+		sed -n 's/^Package: //p' | sort -u >"$T/known" || true
 	for p in $BUILDPKGS $RUNPKGS; do
-		check "package $p is in the Debian 12 archive" apt-cache show --no-all-versions "$p" >/dev/null 2>&1
+		check "package $p is in the Debian 12 archive" grep -qx "$p" "$T/known"
 	done
 else
 	echo "$(basename "$0"): not Debian 12: the archive check of the Containerfile's packages is SKIPPED"
