@@ -26,7 +26,10 @@ fi
 PGDIR=$T/pg
 mkdir -p "$PGDIR"
 [ ${#AS[@]} -eq 0 ] || chown postgres "$PGDIR"
-PGPORT=$((20000 + RANDOM % 30000))
+# a port below the ephemeral range (32768-60999 by default), where the
+# client side of other tests' connections may hold any port
+rand_port() { echo $((12000 + RANDOM % 20000)); }
+PGPORT=$(rand_port)
 pg() { "${AS[@]}" "$PGBIN/$@"; }
 PIDS=()
 cleanup() {
@@ -42,13 +45,13 @@ trap cleanup EXIT
 pg initdb -D "$PGDIR/data" -A trust -U hubzip -E UTF8 --no-sync >"$T/initdb.log" 2>&1 ||
 	{ cat "$T/initdb.log" >&2; exit 1; }
 started=
-for _ in 1 2 3; do # a port taken by someone else: another one
+for _ in $(seq 10); do # a port taken by someone else: another one
 	if pg pg_ctl -D "$PGDIR/data" -l "$PGDIR/log" -w -t 30 start \
 		-o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null; then
 		started=1
 		break
 	fi
-	PGPORT=$((20000 + RANDOM % 30000))
+	PGPORT=$(rand_port)
 done
 [ -n "$started" ] || { cat "$PGDIR/log" >&2; echo "cannot start PostgreSQL" >&2; exit 1; }
 psql() { "$PGBIN/psql" -X -q -A -t -h 127.0.0.1 -p "$PGPORT" -U hubzip "$@"; }
