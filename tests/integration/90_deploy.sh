@@ -169,12 +169,19 @@ for k in $(grep -oE '^[a-z_]+' "$SP"); do
 	check "key $k of the S3 example is in effect" grep -q "^$k = .*# $from\$" "$T/eff"
 done
 check "public_url is set for a balancer" grep -q '^public_url = https://' "$T/eff"
-# keys it marks NOT YET AVAILABLE are truly unknown (else: uncomment them)
-for k in $(awk '/NOT YET AVAILABLE/ { on = 1 } on && /^$/ { on = 0 } on && /^# [a-z_]+ = / { print $2 }' "$SP"); do
-	printf '%s = x\n' "$k" >"$T/k.conf"
-	expect_fail "$k, marked NOT YET AVAILABLE, is not known yet" "unknown key '$k'" \
-		cc "$HUBZIP" serve --config "$T/k.conf" --check-config
-done
+# with its environment file: the index and bucket URLs parse, and reach serve
+SE=$D/hubzip-s3-postgres.env.example
+EI=$(sed -n 's/^HUBZIP_INDEX=//p' "$SE")
+EB=$(sed -n 's/^HUBZIP_BLOBS=//p' "$SE")
+check "the environment example names a PostgreSQL index" grep -q '^postgresql://' <<<"$EI"
+check "the environment example names an S3 bucket" grep -q '^s3://' <<<"$EB"
+try env -u HUBZIP_CONFIG HUBZIP_SECRET_KEY_FILE="$T/key.hex" HUBZIP_INDEX="$EI" HUBZIP_BLOBS="$EB" \
+	"$HUBZIP" serve --config "$SP" --check-config >"$T/eff" 2>"$T/err"
+check "the S3 example with its environment passes --check-config ($(head -c 200 "$T/err"))" [ $RC -eq 0 ]
+check "index from the environment" grep -qxF "index = $EI	# HUBZIP_INDEX" "$T/eff"
+check "blobs from the environment" grep -qxF "blobs = $EB	# HUBZIP_BLOBS" "$T/eff"
+try env -u HUBZIP_CONFIG HUBZIP_BLOBS="s3:/bucket" "$HUBZIP" serve --check-config >/dev/null 2>"$T/err"
+check "a malformed blobs URL is refused ($(head -c 200 "$T/err"))" [ $RC -ne 0 ]
 # every key the daemon knows is in the single-node example (set or commented)
 for k in $(cc "$HUBZIP" serve --check-config | sed -nE 's/^([a-z_]+) = .*/\1/p; s/^# ([a-z_]+) \(not set.*/\1/p'); do
 	check "key $k is in hubzip.conf.example" grep -qE "^#? ?$k = " "$D/hubzip.conf.example"
