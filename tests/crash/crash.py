@@ -709,8 +709,8 @@ def main():
     print("crash: %d cycles in %.0f s, seed %d: %d uploads acknowledged of %d attempted,"
           " %d revision checks (%d files through the daemon, %d with hubzip restore),"
           " %d unacknowledged revisions visible and whole, %d downloads verified during the runs;"
-          " the crashes left %d session packs in tmp/, %d unnamed packs and %d pins, all"
-          " reclaimed, and %d pending LFS objects gc --lfs-pending-age 0 took; %d repo"
+          " the crashes left %d session packs in tmp/, %d unnamed packs and %d pins for gc"
+          " (check 4), and %d pending LFS objects gc --lfs-pending-age 0 took; %d repo"
           " deletions, %d concurrent hubzip gc runs, %d lfsFile commits refused because a"
           " concurrent gc took the stored file the batch had offered; %d failures"
           % (args.cycles, summary["seconds"], args.seed, st.counts["acked"], st.counts["attempts"],
