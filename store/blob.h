@@ -36,6 +36,8 @@ struct blob_info {
 	int64_t mtime;		/* unix seconds of the last write */
 };
 
+struct blob_stream;
+
 struct blob_backend {
 	unsigned version;	/* BLOB_BACKEND_VERSION */
 	const char *scheme;	/* "file", "s3" */
@@ -57,6 +59,20 @@ struct blob_backend {
 	 * particular order; stops early if fn returns non-zero (returned). */
 	int (*list)(struct blob_backend *b, const char *prefix,
 		    int (*fn)(void *payload, const struct blob_info *info), void *payload);
+	/* Optional: uploads a file while it is being written (S3: a
+	 * multipart upload whose parts go up from another thread as the
+	 * file grows).  stream_begin is offered the file at each size it
+	 * reaches and may decline (*out NULL: put() stores it at the end);
+	 * stream_more says the first size bytes are final (it returns an
+	 * upload's failure early); stream_finish, at the final size, sends
+	 * the rest and makes the object durable as put() does (the local
+	 * file is gone on success); stream_abort drops it.  Both free the
+	 * stream. */
+	int (*stream_begin)(struct blob_backend *b, const char *key, const char *path,
+			    uint64_t size, struct blob_stream **out);
+	int (*stream_more)(struct blob_stream *st, uint64_t size);
+	int (*stream_finish)(struct blob_stream *st, uint64_t size);
+	void (*stream_abort)(struct blob_stream *st);
 	/* Optional: prepares the backend at `init` (a bucket is created if
 	 * missing and must be writable).  NULL: nothing to do. */
 	int (*init)(struct blob_backend *b);
@@ -129,6 +145,32 @@ static inline int blob_list(struct blob_backend *b, const char *prefix,
 			    int (*fn)(void *payload, const struct blob_info *info), void *payload)
 {
 	return b->list(b, prefix, fn, payload);
+}
+
+/* A stream of key from path, once the backend takes it (*out stays NULL
+ * while it declines, and always without stream support). */
+static inline int blob_stream_offer(struct blob_backend *b, const char *key, const char *path,
+				    uint64_t size, struct blob_stream **out)
+{
+	return b->stream_begin && !*out ? b->stream_begin(b, key, path, size, out) : 0;
+}
+
+static inline int blob_stream_more(struct blob_backend *b, struct blob_stream *st, uint64_t size)
+{
+	return st ? b->stream_more(st, size) : 0;
+}
+
+static inline int blob_stream_finish(struct blob_backend *b, struct blob_stream *st,
+				     uint64_t size)
+{
+	return b->stream_finish(st, size);
+}
+
+/* NULL is a no-op. */
+static inline void blob_stream_abort(struct blob_backend *b, struct blob_stream *st)
+{
+	if (st)
+		b->stream_abort(st);
 }
 
 static inline int blob_init(struct blob_backend *b)

@@ -20,7 +20,9 @@
  * way.  put() uploads a file in one PUT or, from multipart_threshold on,
  * in parts read straight from the file (never whole in memory), then
  * checks the object's size with a HEAD; a failed multipart upload is
- * aborted.  Reads are ranged GETs of exactly the bytes asked for.
+ * aborted.  A pack that grows past multipart_threshold while it is being
+ * written is streamed instead: its parts go up from a worker thread as
+ * the file holds them (the stream_* operations).  Reads are ranged GETs of exactly the bytes asked for.
  * Transient failures (connection errors, timeouts, 5xx, 429) are retried
  * with exponential backoff and jitter; other 4xx answers are not.
  */
@@ -29,6 +31,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -583,90 +586,131 @@ static int multipart_abort(struct blob_s3 *s, const char *key, const char *id)
 	return rc;
 }
 
-static int put_multipart(struct blob_s3 *s, const char *key, int fd, uint64_t size)
+/* POST ?uploads: a new multipart upload of key, its id in *out_id. */
+static int mp_create(struct blob_s3 *s, const char *key, char **out_id)
 {
 	struct req r = { .method = "POST", .op = BLOB_OP_MULTIPART, .key = key, .fd = -1,
 			 .payload_hash = EMPTY_SHA256, .query = { { "uploads", "" } },
 			 .nquery = 1, .body = "" };
-	uint64_t nparts = (size + s->part_size - 1) / s->part_size;
+	int rc = perform(s, &r);
+
+	*out_id = NULL;
+	if (!rc && !ok(&r))
+		rc = req_error(s, &r, "(create multipart upload)");
+	if (!rc && !(*out_id = xml_get(r.resp.p, r.resp.len, "UploadId", NULL)))
+		rc = hz_error_set(HZ_ERROR, "s3: create multipart upload of s3://%s/%s%s: no "
+				  "UploadId in the answer", s->bucket, s->prefix, key);
+	req_release(&r);
+	return rc;
+}
+
+/* PUT of part num (len bytes of fd at off), its entry appended to xml. */
+static int mp_part(struct blob_s3 *s, const char *key, const char *id, int fd, uint64_t off,
+		   uint64_t len, uint64_t num, struct buf *xml)
+{
+	char hash[HZ_SHA256_HEX], n[24];
+	struct req r = { .method = "PUT", .op = BLOB_OP_PUT, .key = key, .fd = fd,
+			 .off = off, .len = len, .payload_hash = hash,
+			 .query = { { "partNumber", n }, { "uploadId", id } }, .nquery = 2 };
+	int rc;
+
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)num);
+	rc = hash_range(fd, off, len, hash);
+	if (!rc)
+		rc = perform(s, &r);
+	if (!rc && !ok(&r))
+		rc = req_error(s, &r, "(upload part)");
+	if (!rc && !r.etag[0])
+		rc = hz_error_set(HZ_ERROR, "s3: upload part %s of s3://%s/%s%s: no ETag", n,
+				  s->bucket, s->prefix, key);
+	if (!rc)
+		rc = buf_adds(xml, "<Part><PartNumber>");
+	if (!rc)
+		rc = buf_adds(xml, n);
+	if (!rc)
+		rc = buf_adds(xml, "</PartNumber><ETag>");
+	if (!rc)
+		rc = buf_adds(xml, r.etag);
+	if (!rc)
+		rc = buf_adds(xml, "</ETag></Part>");
+	req_release(&r);
+	return rc;
+}
+
+/* POST ?uploadId: the parts listed in xml (<Part> entries) make the object. */
+static int mp_complete(struct blob_s3 *s, const char *key, const char *id, const struct buf *parts)
+{
 	struct buf xml = { 0 };
-	char *id = NULL, hash[HZ_SHA256_HEX], num[24];
+	char hash[HZ_SHA256_HEX];
+	uint8_t d[HZ_SHA256_LEN];
+	struct req r;
+	int rc = buf_adds(&xml, "<CompleteMultipartUpload>");
+
+	if (!rc && parts->len)
+		rc = buf_add(&xml, parts->p, parts->len);
+	if (!rc)
+		rc = buf_adds(&xml, "</CompleteMultipartUpload>");
+	if (rc) {
+		free(xml.p);
+		return rc;
+	}
+	hz_sha256(d, xml.p, xml.len);
+	hz_hex(hash, d, sizeof(d));
+	r = (struct req){ .method = "POST", .op = BLOB_OP_MULTIPART, .key = key, .fd = -1,
+			  .body = xml.p, .len = xml.len, .payload_hash = hash,
+			  .query = { { "uploadId", id } }, .nquery = 1 };
+	rc = perform(s, &r);
+	/* a 200 may still carry an <Error> (S3 answers before it is done) */
+	if (!rc && (!ok(&r) || (r.resp.p && strstr(r.resp.p, "<Error>"))))
+		rc = req_error(s, &r, "(complete multipart upload)");
+	req_release(&r);
+	free(xml.p);
+	return rc;
+}
+
+/* Aborts upload id of key, keeping the message of the failure rc. */
+static int mp_fail(struct blob_s3 *s, const char *key, const char *id, int rc)
+{
+	char keep[1024];
+
+	snprintf(keep, sizeof(keep), "%s", hz_error_msg());
+	multipart_abort(s, key, id);
+	return hz_error_set(rc, "%s", keep);
+}
+
+static int put_multipart(struct blob_s3 *s, const char *key, int fd, uint64_t size)
+{
+	uint64_t nparts = (size + s->part_size - 1) / s->part_size;
+	struct buf parts = { 0 };
+	char *id = NULL;
 	int rc;
 
 	if (nparts > MAX_PARTS)
 		return hz_error_set(HZ_EINVAL, "s3: %llu bytes need more than %d parts of "
 				    "part_size %llu", (unsigned long long)size, MAX_PARTS,
 				    (unsigned long long)s->part_size);
-	rc = perform(s, &r);
-	if (!rc && !ok(&r))
-		rc = req_error(s, &r, "(create multipart upload)");
-	if (!rc && !(id = xml_get(r.resp.p, r.resp.len, "UploadId", NULL)))
-		rc = hz_error_set(HZ_ERROR, "s3: create multipart upload of s3://%s/%s%s: no "
-				  "UploadId in the answer", s->bucket, s->prefix, key);
-	req_release(&r);
-	if (!rc)
-		rc = buf_adds(&xml, "<CompleteMultipartUpload>");
+	rc = mp_create(s, key, &id);
 	for (uint64_t i = 0; !rc && i < nparts; i++) {
 		uint64_t off = i * s->part_size;
 		uint64_t len = size - off < s->part_size ? size - off : s->part_size;
 
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)(i + 1));
-		r = (struct req){ .method = "PUT", .op = BLOB_OP_PUT, .key = key, .fd = fd,
-				  .off = off, .len = len, .payload_hash = hash,
-				  .query = { { "partNumber", num }, { "uploadId", id } },
-				  .nquery = 2 };
-		rc = hash_range(fd, off, len, hash);
-		if (!rc)
-			rc = perform(s, &r);
-		if (!rc && !ok(&r))
-			rc = req_error(s, &r, "(upload part)");
-		if (!rc && !r.etag[0])
-			rc = hz_error_set(HZ_ERROR, "s3: upload part %s of s3://%s/%s%s: no ETag",
-					  num, s->bucket, s->prefix, key);
-		if (!rc)
-			rc = buf_adds(&xml, "<Part><PartNumber>");
-		if (!rc)
-			rc = buf_adds(&xml, num);
-		if (!rc)
-			rc = buf_adds(&xml, "</PartNumber><ETag>");
-		if (!rc)
-			rc = buf_adds(&xml, r.etag);
-		if (!rc)
-			rc = buf_adds(&xml, "</ETag></Part>");
-		req_release(&r);
+		rc = mp_part(s, key, id, fd, off, len, i + 1, &parts);
 	}
 	if (!rc)
-		rc = buf_adds(&xml, "</CompleteMultipartUpload>");
-	if (!rc) {
-		uint8_t d[HZ_SHA256_LEN];
-
-		hz_sha256(d, xml.p, xml.len);
-		hz_hex(hash, d, sizeof(d));
-		r = (struct req){ .method = "POST", .op = BLOB_OP_MULTIPART, .key = key, .fd = -1,
-				  .body = xml.p, .len = xml.len, .payload_hash = hash,
-				  .query = { { "uploadId", id } }, .nquery = 1 };
-		rc = perform(s, &r);
-		/* a 200 may still carry an <Error> (S3 answers before it is done) */
-		if (!rc && (!ok(&r) || (r.resp.p && strstr(r.resp.p, "<Error>"))))
-			rc = req_error(s, &r, "(complete multipart upload)");
-		req_release(&r);
-	}
-	if (rc && id) {
-		char keep[1024];
-
-		snprintf(keep, sizeof(keep), "%s", hz_error_msg());
-		multipart_abort(s, key, id);
-		hz_error_set(rc, "%s", keep);
-	}
+		rc = mp_complete(s, key, id, &parts);
+	if (rc && id)
+		rc = mp_fail(s, key, id, rc);
 	free(id);
-	free(xml.p);
+	free(parts.p);
 	return rc;
 }
+
+/* Checks that key holds size bytes, then removes the local file. */
+static int put_done(struct blob_s3 *s, const char *key, const char *path, uint64_t size);
 
 static int s3_put(struct blob_backend *b, const char *key, const char *path, uint64_t size)
 {
 	struct blob_s3 *s = (struct blob_s3 *)b;
-	uint64_t got = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
 	if (fd < 0)
@@ -676,9 +720,15 @@ static int s3_put(struct blob_backend *b, const char *key, const char *path, uin
 	else
 		rc = put_single(s, key, fd, size);
 	close(fd);
+	return rc ? rc : put_done(s, key, path, size);
+}
+
+static int put_done(struct blob_s3 *s, const char *key, const char *path, uint64_t size)
+{
+	uint64_t got = 0;
 	/* the object is there, whole, before the index names it */
-	if (!rc)
-		rc = s3_stat(b, key, &got);
+	int rc = s3_stat(&s->base, key, &got);
+
 	if (!rc && got != size)
 		rc = hz_error_set(HZ_ERROR, "s3: s3://%s/%s%s holds %llu bytes after the upload "
 				  "of %llu", s->bucket, s->prefix, key, (unsigned long long)got,
@@ -686,6 +736,195 @@ static int s3_put(struct blob_backend *b, const char *key, const char *path, uin
 	if (!rc)
 		unlink(path);
 	return rc;
+}
+
+/* ---- uploads while the file is written ------------------------------------ */
+
+/*
+ * A pack past multipart_threshold is uploaded while the session still
+ * writes it: a worker thread, with its own connection, sends each part as
+ * soon as the file holds it, so that encoding and uploading overlap.  The
+ * last part goes, and the upload is completed, in stream_finish.
+ */
+struct blob_stream {
+	struct blob_s3 *s;	/* the backend (its handle is the caller's) */
+	struct blob_s3 w;	/* the worker's copy: the same settings, its own handle */
+	char *key, *path, *id;
+	int fd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t avail;		/* bytes of the file that are final */
+	uint64_t sent;		/* bytes the worker has uploaded */
+	uint64_t nparts;
+	bool closing, stop, done;
+	struct buf parts;	/* <Part> entries, in order */
+	int rc;			/* the worker's failure, with its message: */
+	char err[1024];
+};
+
+static void *stream_worker(void *arg)
+{
+	struct blob_stream *st = arg;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		uint64_t len;
+
+		while (!st->stop && !st->closing && st->avail - st->sent < st->w.part_size)
+			pthread_cond_wait(&st->cv, &st->mu);
+		if (st->stop)
+			break;
+		len = st->avail - st->sent;
+		if (len > st->w.part_size)
+			len = st->w.part_size;
+		if (!len && st->closing)
+			break;
+		if (st->nparts + 1 > MAX_PARTS) {
+			rc = hz_error_set(HZ_EINVAL, "s3: more than %d parts of part_size %llu",
+					  MAX_PARTS, (unsigned long long)st->w.part_size);
+			break;
+		}
+		pthread_mutex_unlock(&st->mu);
+		rc = mp_part(&st->w, st->key, st->id, st->fd, st->sent, len, st->nparts + 1,
+			     &st->parts);
+		pthread_mutex_lock(&st->mu);
+		if (rc)
+			break;
+		st->sent += len;
+		st->nparts++;
+	}
+	if (rc) {
+		st->rc = rc;
+		snprintf(st->err, sizeof(st->err), "%s", hz_error_msg());
+	}
+	st->done = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->w.curl)
+		curl_easy_cleanup(st->w.curl);
+	st->w.curl = NULL;
+	return NULL;
+}
+
+static void stream_free(struct blob_stream *st)
+{
+	if (st->fd >= 0)
+		close(st->fd);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	free(st->key);
+	free(st->path);
+	free(st->id);
+	free(st->parts.p);
+	free(st);
+}
+
+/* Stops the worker (at once with stop, else once it has sent everything)
+ * and waits for it; its failure, with the message set, or 0. */
+static int stream_join(struct blob_stream *st, bool stop)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	if (stop)
+		st->stop = true;
+	else
+		st->closing = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	pthread_join(st->thread, NULL);
+	rc = st->rc;
+	if (rc)
+		hz_error_set(rc, "%s", st->err);
+	return rc;
+}
+
+static int s3_stream_begin(struct blob_backend *b, const char *key, const char *path,
+			   uint64_t size, struct blob_stream **out)
+{
+	struct blob_s3 *s = (struct blob_s3 *)b;
+	struct blob_stream *st;
+	int rc;
+
+	*out = NULL;
+	if (size < s->threshold || size <= s->part_size)
+		return 0; /* small so far: put() at the end, if it stays small */
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	st->s = s;
+	st->w = *s;
+	st->w.curl = NULL;
+	st->fd = open(path, O_RDONLY | O_CLOEXEC);
+	st->key = hz_strdup(key);
+	st->path = hz_strdup(path);
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	if (st->fd < 0)
+		rc = hz_error_set_errno(HZ_ERROR, "cannot open '%s'", path);
+	else if (!st->key || !st->path)
+		rc = hz_error_set(HZ_ENOMEM, "out of memory");
+	else
+		rc = mp_create(s, key, &st->id);
+	st->avail = size;
+	if (!rc && pthread_create(&st->thread, NULL, stream_worker, st)) {
+		rc = mp_fail(s, key, st->id,
+			     hz_error_set(HZ_ERROR, "cannot start an upload thread"));
+	}
+	if (rc) {
+		stream_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+static int s3_stream_more(struct blob_stream *st, uint64_t size)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = st->rc;
+	if (!rc && size > st->avail) {
+		st->avail = size;
+		pthread_cond_signal(&st->cv);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (rc)
+		hz_error_set(rc, "%s", st->err);
+	return rc;
+}
+
+static int s3_stream_finish(struct blob_stream *st, uint64_t size)
+{
+	struct blob_s3 *s = st->s;
+	int rc = s3_stream_more(st, size);
+
+	if (!rc)
+		rc = stream_join(st, false);
+	else
+		stream_join(st, true);
+	if (!rc && st->sent != size)
+		rc = hz_error_set(HZ_ERROR, "s3: the upload of s3://%s/%s%s stopped at %llu of %llu "
+				  "bytes", s->bucket, s->prefix, st->key,
+				  (unsigned long long)st->sent, (unsigned long long)size);
+	if (!rc)
+		rc = mp_complete(s, st->key, st->id, &st->parts);
+	if (rc)
+		rc = mp_fail(s, st->key, st->id, rc);
+	else
+		rc = put_done(s, st->key, st->path, size);
+	stream_free(st);
+	return rc;
+}
+
+static void s3_stream_abort(struct blob_stream *st)
+{
+	stream_join(st, true);
+	multipart_abort(st->s, st->key, st->id);
+	stream_free(st);
 }
 
 static int s3_read(struct blob_backend *b, const char *key, uint64_t off, void *buf, size_t len)
@@ -1046,6 +1285,10 @@ int blob_s3_open(struct blob_backend **out, const char *url)
 	s->base.stat = s3_stat;
 	s->base.remove = s3_remove;
 	s->base.list = s3_list;
+	s->base.stream_begin = s3_stream_begin;
+	s->base.stream_more = s3_stream_more;
+	s->base.stream_finish = s3_stream_finish;
+	s->base.stream_abort = s3_stream_abort;
 	s->base.init = s3_init;
 	s->base.where = s3_where;
 	s->base.free = s3_free;

@@ -4,8 +4,9 @@
  * A session appends encoded blocks to packs under objects/tmp/; a pack is
  * closed past PACK_TARGET_SIZE and a new one started.  pack_set_finish
  * stores each pack in the blob backend (store/blob.h: fsynced and renamed
- * into objects/packs/XX/, fsyncing the directories, or uploaded to S3)
- * before the index transaction that references it; until
+ * into objects/packs/XX/, fsyncing the directories, or uploaded to S3,
+ * where a large pack's parts go up while it is still written) before the
+ * index transaction that references it; until
  * pack_set_committed, pack_set_release removes them again.  Each pack is
  * flock'ed by the session from its creation until the commit (or its
  * removal), which is how gc tells a live session's pack from an orphan
@@ -93,6 +94,21 @@ int pack_set_append(struct store *s, struct pack_set *ps, const uint8_t *blk,
 	*pack = (uint32_t)(ps->n - 1);
 	*off = p->size;
 	p->size += n;
+	ps->blobs = s->blobs;
+	/* a backend that uploads while the pack grows (S3, past its
+	 * multipart threshold) is told what is final */
+	if (s->blobs->stream_begin) {
+		char key[BLOB_PACK_KEY_MAX];
+
+		if (p->stream) {
+			rc = blob_stream_more(s->blobs, p->stream, p->size);
+		} else {
+			blob_pack_key(key, p->name);
+			rc = blob_stream_offer(s->blobs, key, p->tmp_path, p->size, &p->stream);
+		}
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -111,7 +127,12 @@ int pack_set_finish(struct store *s, struct pack_set *ps)
 		/* the file backend renames it into objects/packs/XX/ (fsyncing
 		 * the directories), S3 uploads it and removes the local file */
 		blob_pack_key(key, p->name);
-		rc = blob_put(s->blobs, key, p->tmp_path, p->size);
+		if (p->stream) { /* the rest of an upload under way */
+			rc = blob_stream_finish(s->blobs, p->stream, p->size);
+			p->stream = NULL;
+		} else {
+			rc = blob_put(s->blobs, key, p->tmp_path, p->size);
+		}
 		if (rc)
 			return rc;
 		free(p->tmp_path);
@@ -139,6 +160,8 @@ void pack_set_release(struct pack_set *ps)
 	for (size_t i = 0; i < ps->n; i++) {
 		struct pack_out *p = &ps->v[i];
 
+		if (p->stream) /* an upload under way: stopped, aborted */
+			blob_stream_abort(ps->blobs, p->stream);
 		if (p->tmp_path) /* not committed: remove (still locked) */
 			unlink(p->tmp_path);
 		if (p->fd >= 0)

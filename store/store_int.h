@@ -129,6 +129,7 @@ struct pack_out {
 	char name[33];		/* 32 hex digits */
 	char *tmp_path;		/* the local file until it is stored, then NULL */
 	int stored;		/* in the blob backend, not yet committed */
+	struct blob_stream *stream; /* its upload while it is written, or NULL */
 	int fd;
 	uint64_t size;
 	int64_t id;		/* packs row, once inserted */
@@ -136,7 +137,7 @@ struct pack_out {
 
 struct pack_set {
 	struct pack_out *v;
-	struct blob_backend *blobs; /* where pack_set_finish stored them */
+	struct blob_backend *blobs; /* where they go (set by pack_set_append) */
 	size_t n, cap;
 };
 
