@@ -58,6 +58,17 @@ int api_server_start(struct api_server **out, const struct api_config *cfg);
 unsigned api_server_port(const struct api_server *srv);
 
 /*
+ * Starts a graceful shutdown: from now on every new request (the health
+ * check included, so that a load balancer takes the server out) is
+ * answered 503 ShuttingDown, while requests in flight go on and uploads
+ * commit.  api_server_uploads then says how many uploads are left; the
+ * caller waits as long as it likes and calls api_server_stop.
+ */
+void api_server_drain(struct api_server *srv);
+/* The uploads in flight (holding one of the max_uploads slots). */
+unsigned api_server_uploads(struct api_server *srv);
+
+/*
  * Stops accepting, aborts requests in flight (an upload that has not
  * committed leaves nothing: its spool file and session packs are
  * removed), waits for the worker threads and frees everything.  NULL is

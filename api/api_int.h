@@ -26,6 +26,7 @@ struct api_server {
 	size_t nstores, cap;
 	atomic_uint uploads;
 	atomic_int stopping;
+	atomic_int draining;		/* api_server_drain: refuse new requests */
 	struct metrics *metrics;	/* api/metrics_int.h */
 	struct api_pool *pool;		/* the ingest threads (api/pool.c) */
 	struct api_ratelimit *rl;	/* per-client request rate, or NULL */

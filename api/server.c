@@ -393,7 +393,7 @@ static void req_begin(struct api_req *req, const char *url)
 				req->srv->cfg.max_header_bytes);
 		return;
 	}
-	if (atomic_load(&req->srv->stopping)) {
+	if (atomic_load(&req->srv->stopping) || atomic_load(&req->srv->draining)) {
 		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
 				"the server is shutting down");
 		return;
@@ -715,6 +715,16 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 unsigned api_server_port(const struct api_server *srv)
 {
 	return srv->port;
+}
+
+void api_server_drain(struct api_server *srv)
+{
+	atomic_store(&srv->draining, 1);
+}
+
+unsigned api_server_uploads(struct api_server *srv)
+{
+	return atomic_load(&srv->uploads);
 }
 
 void api_server_stop(struct api_server *srv)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -31,7 +32,7 @@ static const char serve_usage[] =
 	"         [--blobs s3://BUCKET[/PREFIX]?endpoint=URL&region=R | file:///PATH]\n"
 	"         [--check-config]\n"
 	"         [--gc-interval DURATION] [--scrub-interval DURATION]\n"
-	"         [--header-timeout SECONDS]\n"
+	"         [--header-timeout SECONDS] [--shutdown-grace DURATION]\n"
 	"\n"
 	"--check-config parses every setting, prints the effective configuration\n"
 	"and exits: 0, or 1 with the first bad key or value (the store is not opened).\n"
@@ -50,6 +51,7 @@ struct settings {
 		*max_uploads, *log_level, *metrics_token_required, *secret_key_file;
 	char *index, *blobs;
 	char *gc_interval, *scrub_interval, *header_timeout;
+	char *shutdown_grace;
 	/* where each key's value came from, for --check-config */
 	const char *phase;		/* "file", the variable's name or "flag" */
 	const char *from[MAX_KEYS];
@@ -80,6 +82,7 @@ static const struct key {
 	{ "blobs", "HUBZIP_BLOBS", offsetof(struct settings, blobs) },
 	{ "gc_interval", "HUBZIP_GC_INTERVAL", offsetof(struct settings, gc_interval) },
 	{ "scrub_interval", "HUBZIP_SCRUB_INTERVAL", offsetof(struct settings, scrub_interval) },
+	{ "shutdown_grace", "HUBZIP_SHUTDOWN_GRACE", offsetof(struct settings, shutdown_grace) },
 	{ "header_timeout", "HUBZIP_HEADER_TIMEOUT", offsetof(struct settings, header_timeout) },
 };
 
@@ -381,6 +384,8 @@ static const char *default_value(char *out, size_t n, const char *name,
 		snprintf(out, n, "%s", cfg->metrics_token_required ? "true" : "false");
 	else if (!strcmp(name, "gc_interval") && cfg->gc_interval)
 		snprintf(out, n, "%us", cfg->gc_interval);
+	else if (!strcmp(name, "shutdown_grace"))
+		snprintf(out, n, "off");
 	else if (!strcmp(name, "scrub_interval") && cfg->scrub_interval)
 		snprintf(out, n, "%us", cfg->scrub_interval);
 	else if (!strcmp(name, "gc_interval") || !strcmp(name, "scrub_interval"))
@@ -465,6 +470,38 @@ static int first_start(const char *dir)
 	return rc;
 }
 
+/*
+ * shutdown_grace: after SIGTERM, new requests are refused (503, the health
+ * check too) while the uploads in flight go on, until none is left, grace
+ * seconds have passed, or another SIGTERM or SIGINT comes.
+ */
+static void drain(struct api_server *srv, const sigset_t *sigs, unsigned grace)
+{
+	struct timespec now, end, tick = { 0, 100 * 1000 * 1000 };
+	unsigned n = api_server_uploads(srv);
+
+	if (!n)
+		return;
+	api_server_drain(srv);
+	api_log(API_LOG_INFO, "SIGTERM: refusing new requests; waiting up to %u s for %u"
+		" uploads in flight", grace, n);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += grace;
+	for (;;) {
+		n = api_server_uploads(srv);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!n || now.tv_sec > end.tv_sec ||
+		    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+			break;
+		if (sigtimedwait(sigs, NULL, &tick) >= 0) {
+			api_log(API_LOG_INFO, "another signal: not waiting any longer");
+			break;
+		}
+	}
+	if (n)
+		api_log(API_LOG_WARN, "shutdown_grace over: aborting %u uploads", n);
+}
+
 int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 {
 	struct settings st = { 0 };
@@ -474,6 +511,7 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	char *host = NULL;
 	sigset_t sigs;
 	uint64_t v;
+	unsigned grace = 0;
 	int i, sig, check = 0, rc = 1;
 
 	/* the config file first: flags and the environment override it */
@@ -609,6 +647,8 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	if (st.scrub_interval &&
 	    parse_duration("scrub_interval", st.scrub_interval, &cfg.scrub_interval))
 		goto fail;
+	if (st.shutdown_grace && parse_duration("shutdown_grace", st.shutdown_grace, &grace))
+		goto fail;
 	cfg.version = HUBZIP_VERSION;
 	if (st.secret_key_file) {
 		if (read_secret_key(st.secret_key_file, cfg.secret_key))
@@ -643,6 +683,8 @@ int cmd_serve(const char *store_dir, int store_explicit, int argc, char **argv)
 	do {
 		rc = sigwait(&sigs, &sig);
 	} while (rc == EINTR);
+	if (sig == SIGTERM && grace)
+		drain(srv, &sigs, grace);
 	api_log(API_LOG_INFO, "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	api_server_stop(srv);
 	api_log(API_LOG_INFO, "stopped");

@@ -138,6 +138,79 @@ expect "a's URL on c, which has its own key" 403 InvalidSignature
 check "no secret.key is made in a store whose daemon has secret_key_file" [ ! -e "$T/sa/secret.key" ]
 stop_all
 
+# ---- shutdown_grace: SIGTERM lets the uploads in flight commit (new
+# requests, the health check too, get 503) for that long, then aborts them
+"$HUBZIP" --store "$T/sg" init >/dev/null
+# slow_put NAME: PUTs the model at 400 KB/s (about 2.2 s) to acme/NAME in the
+# background; its status goes to $T/put.NAME
+slow_put() {
+	curl -s -o "$T/putbody.$1" -w '%{http_code}' -T "$M" --limit-rate 400k \
+		-H "Authorization: Bearer $TOKG" "$URL_g/api/v1/repos/acme/$1/files/main/m.safetensors" \
+		>"$T/put.$1" 2>/dev/null &
+	PUTPID=$!
+}
+for n in done cut twice; do
+	case $n in cut) g=1 ;; *) g=60 ;; esac
+	serve g "$T/sg" --shutdown-grace "$g"
+	# the first start prints the admin token
+	[ -s "$T/tokg" ] || grep -o 'hf_[A-Za-z0-9]*' "$T/out.g" | head -1 >"$T/tokg"
+	TOKG=$(cat "$T/tokg")
+	curl -sf -H "Authorization: Bearer $TOKG" -d "{\"repo\": \"acme/$n\"}" "$URL_g/api/v1/repos" >/dev/null
+	slow_put $n
+	sleep 0.5
+	t0=$(date +%s%N)
+	kill -TERM "$PID_g"
+	sleep 0.3
+	[ $n = twice ] && kill -TERM "$PID_g"
+	if [ $n = done ]; then
+		req GET "$URL_g/api/v1/health"
+		expect "shutdown_grace: the health check is refused while draining" 503 ShuttingDown
+		req GET "$URL_g/acme/done/resolve/main/m.safetensors"
+		expect "shutdown_grace: a new request is refused while draining" 503 ShuttingDown
+	fi
+	try wait "$PID_g"
+	t1=$(date +%s%N)
+	check "shutdown_grace ($n): the daemon exits 0" [ $RC -eq 0 ]
+	wait "$PUTPID" || true
+	PIDS=()
+	case $n in
+	done)
+		check "shutdown_grace: the upload in flight commits ($(cat "$T/put.done"))" \
+			[ "$(cat "$T/put.done")" = 201 ]
+		check "shutdown_grace: the daemon waited for it" grep -q 'waiting up to 60 s for 1 uploads' "$T/log.g"
+		;;
+	cut)
+		check "shutdown_grace over: the upload is not acknowledged ($(cat "$T/put.cut"))" \
+			[ "$(cat "$T/put.cut")" != 201 ]
+		check "shutdown_grace over: the daemon says so" grep -q 'aborting 1 uploads' "$T/log.g"
+		check "shutdown_grace over: it stopped within 3 s" [ $(( (t1 - t0) / 1000000 )) -lt 3000 ]
+		;;
+	twice)
+		check "a second SIGTERM ends the wait ($(cat "$T/put.twice"))" [ "$(cat "$T/put.twice")" != 201 ]
+		check "a second SIGTERM: the daemon says so" grep -q 'another signal' "$T/log.g"
+		check "a second SIGTERM: it stopped within 3 s" [ $(( (t1 - t0) / 1000000 )) -lt 3000 ]
+		;;
+	esac
+done
+"$HUBZIP" --store "$T/sg" cat acme/done m.safetensors >"$T/sg.out" 2>/dev/null
+check "shutdown_grace: the committed upload reads back" cmp -s "$T/sg.out" "$M"
+expect_fail "shutdown_grace over: nothing of the aborted upload" "not found|no revision|no such|unknown" \
+	"$HUBZIP" --store "$T/sg" cat acme/cut m.safetensors
+# without shutdown_grace (the default), SIGTERM aborts at once
+serve g "$T/sg"
+curl -sf -H "Authorization: Bearer $TOKG" -d '{"repo": "acme/now"}' "$URL_g/api/v1/repos" >/dev/null
+slow_put now
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$PID_g"
+try wait "$PID_g"
+t1=$(date +%s%N)
+wait "$PUTPID" || true
+PIDS=()
+check "no shutdown_grace: exits 0" [ $RC -eq 0 ]
+check "no shutdown_grace: the upload is aborted ($(cat "$T/put.now"))" [ "$(cat "$T/put.now")" != 201 ]
+check "no shutdown_grace: at once" [ $(( (t1 - t0) / 1000000 )) -lt 2000 ]
+
 # ---- the config examples: every key is known; the single-node one serves
 try cc "$HUBZIP" serve --config "$D/hubzip.conf.example" --check-config >"$T/eff" 2>"$T/err"
 check "hubzip.conf.example passes --check-config ($(head -c 200 "$T/err"))" [ $RC -eq 0 ]
@@ -422,7 +495,7 @@ if command -v promtool >/dev/null; then
 	P=$D/prometheus
 	try promtool check rules "$P/hubzip.rules.yml" >"$T/pt" 2>&1
 	check "promtool check rules: $(tail -c 300 "$T/pt")" [ $RC -eq 0 ]
-	try eval '(cd "$P" && promtool test rules hubzip.rules.test.yml)' >"$T/pt" 2>&1
+	try eval '(cd "$P" && promtool test rules hubzip.rules.test.yml hubzip.rules.test-days.yml)' >"$T/pt" 2>&1
 	check "promtool test rules: $(tail -c 600 "$T/pt")" [ $RC -eq 0 ]
 	try eval '(cd "$P" && promtool check config prometheus.yml)' >"$T/pt" 2>&1
 	check "promtool check config: $(tail -c 300 "$T/pt")" [ $RC -eq 0 ]
