@@ -30,9 +30,10 @@ void pack_fds_close(struct store *s)
 {
 	if (s->blobs)
 		blob_drop_cache(s->blobs);
-	free(s->ra_buf);
-	s->ra_buf = NULL;
-	s->ra_len = 0;
+	for (int i = 0; i < PACK_RA_WINDOWS; i++) {
+		free(s->ra[i].buf);
+		memset(&s->ra[i], 0, sizeof(s->ra[i]));
+	}
 	for (int i = 0; i < PACK_FD_CACHE; i++) {
 		if (s->fds[i].fd >= 0)
 			close(s->fds[i].fd);
@@ -126,41 +127,75 @@ static int pack_key(struct store *s, int64_t pack_id, char key[BLOB_PACK_KEY_MAX
 
 /*
  * A remote backend answers each request after a round trip, and most
- * blocks are small (a bias, a norm: a few KB) and written next to the
- * blocks read after them, so one ranged GET of PACK_READAHEAD bytes
- * serves many block reads (docs/format.md, "Blob backends", has the
- * numbers).  The local directory reads through the page cache instead.
+ * blocks are small (a bias, a norm: a few KB) and stored next to the
+ * blocks read after them: one ranged GET can serve many block reads.  But
+ * a read far from the last one (a cat of a range, a base block sampled at
+ * ingest) would waste a large fetch, and a delta's blocks alternate with
+ * their base's in another pack.  So each of PACK_RA_WINDOWS windows follows
+ * one stream of reads: a read inside a window is served from it; one that
+ * continues a window (starts inside it or where it ends) refills that
+ * window with twice what it fetched last, up to PACK_READAHEAD; any other
+ * starts a new stream in the least recently used window with PACK_RA_MIN.
+ * docs/format.md ("Blob backends") has the measurements.  The local
+ * directory reads exactly the block (the page cache reads ahead there).
  */
+static int ra_read(struct store *s, const char *key, uint64_t size, uint64_t off, void *buf,
+		   size_t len)
+{
+	struct pack_ra *w = NULL, *victim = &s->ra[0];
+	size_t next = PACK_RA_MIN;
+	uint64_t n;
+	int rc;
+
+	for (int i = 0; i < PACK_RA_WINDOWS; i++) {
+		struct pack_ra *r = &s->ra[i];
+
+		if (r->len && !strcmp(r->key, key) && off >= r->off &&
+		    off <= r->off + r->len) {
+			if (off + len <= r->off + r->len) { /* a hit */
+				r->last_use = ++s->ra_clock;
+				memcpy(buf, r->buf + (off - r->off), len);
+				return 0;
+			}
+			w = r; /* continues this stream */
+			next = r->next * 2 > PACK_READAHEAD ? PACK_READAHEAD : r->next * 2;
+			break;
+		}
+		if (!r->len || r->last_use < victim->last_use)
+			victim = r;
+	}
+	if (!w)
+		w = victim;
+	if (!w->buf && !(w->buf = malloc(PACK_READAHEAD)))
+		return hz_error_set(HZ_ENOMEM, "out of memory");
+	n = size > off && size - off < next ? size - off : next;
+	if (n < len)
+		n = len; /* past the recorded size: the read says what is wrong */
+	w->len = 0;
+	rc = blob_read(s->blobs, key, off, w->buf, (size_t)n);
+	if (rc)
+		return rc;
+	memcpy(w->key, key, BLOB_PACK_KEY_MAX);
+	w->off = off;
+	w->len = (size_t)n;
+	w->next = next;
+	w->last_use = ++s->ra_clock;
+	memcpy(buf, w->buf, len);
+	return 0;
+}
+
 int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len)
 {
 	char key[BLOB_PACK_KEY_MAX];
-	uint64_t size = 0, n;
+	uint64_t size = 0;
 	int rc = pack_key(s, pack_id, key, &size);
 
 	if (rc)
 		return rc;
-	if (strcmp(s->blobs->scheme, "file") && len <= PACK_READAHEAD) {
-		if (s->ra_buf && s->ra_len && !strcmp(s->ra_key, key) && off >= s->ra_off &&
-		    off + len <= s->ra_off + s->ra_len) {
-			memcpy(buf, s->ra_buf + (off - s->ra_off), len);
-			return 0;
-		}
-		if (!s->ra_buf && !(s->ra_buf = malloc(PACK_READAHEAD)))
-			return hz_error_set(HZ_ENOMEM, "out of memory");
-		n = size > off && size - off < PACK_READAHEAD ? size - off : PACK_READAHEAD;
-		if (n < len)
-			n = len; /* past the recorded size: the read says what is wrong */
-		s->ra_len = 0;
-		rc = blob_read(s->blobs, key, off, s->ra_buf, (size_t)n);
-		if (!rc) {
-			memcpy(s->ra_key, key, sizeof(key));
-			s->ra_off = off;
-			s->ra_len = (size_t)n;
-			memcpy(buf, s->ra_buf, len);
-		}
-	} else {
+	if (strcmp(s->blobs->scheme, "file") && len <= PACK_READAHEAD)
+		rc = ra_read(s, key, size, off, buf, len);
+	else
 		rc = blob_read(s->blobs, key, off, buf, len);
-	}
 	if (rc == HZ_ENOTFOUND)
 		rc = hz_error_set(HZ_ECORRUPT, "pack '%s' is missing from %s", key,
 				  blob_where(s->blobs));

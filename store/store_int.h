@@ -19,6 +19,9 @@ struct delta_ctx;
 #define PACK_HDR 32		/* magic, 16-byte pack name, 8 reserved */
 #define PACK_TARGET_SIZE (512ull << 20) /* a session starts a new pack past this */
 #define PACK_FD_CACHE 32
+#define PACK_READAHEAD (2u << 20)	/* the largest read-ahead (pack.c) */
+#define PACK_RA_MIN (128u << 10)	/* the first read of a stream */
+#define PACK_RA_WINDOWS 4		/* streams followed at once: a delta and its base, ... */
 /* Largest safetensors JSON header accepted: real ones are at most a few
  * MB, and the JSON tree costs many times its size in memory. */
 #define STORE_HEADER_MAX (16u << 20)
@@ -39,12 +42,16 @@ struct store {
 	char *tmp_dir;		/* DIR/objects/tmp */
 	struct blob_backend *blobs; /* where the packs are (blob.h) */
 	struct db_stmt *pack_name_stmt;
-	/* a remote backend's read-ahead window (pack.c): bytes [ra_off,
-	 * ra_off + ra_len) of pack ra_key; ra_buf NULL for the local one */
-	uint8_t *ra_buf;
-	char ra_key[BLOB_PACK_KEY_MAX];
-	uint64_t ra_off;
-	size_t ra_len;
+	/* a remote backend's read-ahead windows (pack.c; unused locally) */
+	struct pack_ra {
+		char key[BLOB_PACK_KEY_MAX];
+		uint64_t off;	/* bytes [off, off + len) of pack key */
+		size_t len;
+		size_t next;	/* how much the next read of this stream fetches */
+		uint64_t last_use;
+		uint8_t *buf;	/* PACK_READAHEAD bytes, or NULL */
+	} ra[PACK_RA_WINDOWS];
+	uint64_t ra_clock;
 	struct db *db;		/* the index (index.h) */
 	int schema_version;
 	struct delta_ctx *dctx;
@@ -78,9 +85,9 @@ int gc_pack_remove(struct store *s, const char *name, uint64_t *out_size);
 int gc_sweep_blobs(struct store *s, struct store_gc_result *out);
 /* Reads len bytes at off of pack pack_id from the blob backend:
  * HZ_ECORRUPT if the pack is missing or short.  From a remote backend it
- * reads ahead up to PACK_READAHEAD bytes of the pack and serves the next
- * reads inside that window from memory. */
-#define PACK_READAHEAD (2u << 20)
+ * reads ahead, as a kernel does for files: a read that continues a window
+ * fetches twice as much as that window did (PACK_RA_MIN, then up to
+ * PACK_READAHEAD), and reads inside a window come from memory. */
 int pack_read(struct store *s, int64_t pack_id, uint64_t off, void *buf, size_t len);
 /* Where a block is, as the index says; base_obj != 0 for a delta block,
  * whose base is block (base_obj, base_off). */

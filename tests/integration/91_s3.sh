@@ -64,8 +64,8 @@ if [ -z "$S3_EXTERNAL" ]; then
 	hz cat "$repo" "$rel" --range "1000-2000" >/dev/null 2>&1
 	max=$(grep -oE 'bytes=[0-9]+-[0-9]+' "$S3_LOG" | tr -- '=-' '  ' |
 	      awk '{n = $3 - $2 + 1; if (n > m) m = n} END {print m + 0}')
-	check "a small range is one GET ($(nreq '^GET')) of at most 2 MiB ($max bytes)" \
-		[ "$(nreq '^GET')" -eq 1 -a "$max" -gt 0 -a "$max" -le 2097152 ]
+	check "a small range is one GET ($(nreq '^GET')) of at most 128 KiB ($max bytes)" \
+		[ "$(nreq '^GET')" -eq 1 -a "$max" -gt 0 -a "$max" -le 131072 ]
 	# a whole file reads ahead: fewer GETs than it has tensors (each its own blocks)
 	ntensors=$(python3 -c 'import json, struct, sys; f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]; print(len([k for k in json.loads(f.read(n)) if k != "__metadata__"]))' "$src")
 	: >"$S3_LOG"
