@@ -29,6 +29,7 @@ struct api_server {
 	atomic_int draining;		/* api_server_drain: refuse new requests */
 	struct metrics *metrics;	/* api/metrics_int.h */
 	struct api_pool *pool;		/* the ingest threads (api/pool.c) */
+	struct api_pool *rpool;		/* threads for slow reads: stats, metrics */
 	struct api_ratelimit *rl;	/* per-client request rate, or NULL */
 	struct api_maint *maint;	/* gc, scrub, admin fsck (api/maint.c) */
 	struct api_watch *watch;	/* the header deadline (api/watch.c) */
@@ -91,6 +92,7 @@ struct api_req {
 	/* work handed to an ingest thread (api/pool.c): done_fn calls
 	 * api_defer; the connection is suspended meanwhile */
 	api_done_fn work_fn;
+	struct api_pool *work_pool;	/* where it runs; NULL: srv->pool */
 	int deferred;			/* suspended, queued or running */
 	int in_pool;			/* on a pool thread: replies are stashed */
 	struct MHD_Response *stash;	/* the reply made there */
@@ -140,6 +142,11 @@ void api_pool_free(struct api_pool *p);
  * with its own store in req->s; its replies are sent when it ends.
  * Returns 0. */
 int api_defer(struct api_req *req, api_done_fn work);
+/* The same on the threads for slow reads (srv->rpool): a handler whose
+ * answer can take a while (the storage statistics recomputed after a
+ * change, a metrics scrape) runs there, so that the connections of its
+ * worker thread are not held up meanwhile.  Returns 0. */
+int api_defer_read(struct api_req *req, api_done_fn work);
 
 /* ---- reply.c ----------------------------------------------------------- */
 

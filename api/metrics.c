@@ -632,32 +632,42 @@ int api_ingest_commit(struct api_req *req, struct store_ingest *in, const char *
 
 /* GET /metrics: public unless metrics_token_required; a presented token
  * that is not valid is refused either way, as on every route. */
-int metrics_get(struct api_req *req)
+/* On a thread for slow reads (api_defer_read): the store's gauges may need
+ * the accounting recomputed. */
+static void metrics_work(struct api_req *req)
 {
 	struct metrics_gauges g;
 	struct MHD_Response *r;
 	char *text;
 	size_t len;
 
+	memset(&g, 0, sizeof(g));
+	g.uploads = atomic_load(&req->srv->uploads);
+	g.uploads_max = req->srv->cfg.max_uploads;
+	maint_gauges(req->srv->maint, &g);
+	if (metrics_render(req->srv->metrics, req->s, &g, &text, &len)) {
+		api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+				"out of memory");
+		return;
+	}
+	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+				"out of memory");
+		return;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	api_queue(req, MHD_HTTP_OK, r, len);
+}
+
+int metrics_get(struct api_req *req)
+{
 	if (req->bad_token || (req->srv->cfg.metrics_token_required && !req->has_token))
 		return api_reply_error(req, MHD_HTTP_UNAUTHORIZED, "Unauthorized",
 				       req->bad_token ? "the token is not valid"
 						      : "metrics need a token (Authorization:"
 							" Bearer hf_...)");
-	memset(&g, 0, sizeof(g));
-	g.uploads = atomic_load(&req->srv->uploads);
-	g.uploads_max = req->srv->cfg.max_uploads;
-	maint_gauges(req->srv->maint, &g);
-	if (metrics_render(req->srv->metrics, req->s, &g, &text, &len))
-		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
-				       "out of memory");
-	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(text);
-		return api_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
-				       "out of memory");
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; version=0.0.4; charset=utf-8");
-	return api_queue(req, MHD_HTTP_OK, r, len);
+	return api_defer_read(req, metrics_work);
 }

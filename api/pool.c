@@ -14,6 +14,10 @@
  * reply.  Nothing else touches the request while it is suspended, and the
  * pool thread lets go of it when it resumes the connection.
  *
+ * The same pool type runs the slow reads (srv->rpool: the storage
+ * statistics, whose first read after a change recomputes them, and the
+ * metrics scrape), which api_defer_read hands over the same way.
+ *
  * On shutdown the running work finishes (the upload paths check
  * srv->stopping before they commit: an unfinished upload commits
  * nothing), queued requests are answered 503 ShuttingDown without
@@ -47,7 +51,7 @@ static void run_one(struct api_pool *p, struct api_req *req, struct store **s, i
 	req->in_pool = 1;
 	if (stopping) {
 		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
-				"the server is shutting down; nothing was committed");
+				"the server is shutting down; nothing was done");
 	} else if (!*s && (rc = store_open(s, p->srv->store_dir, 0))) {
 		api_log(API_LOG_ERROR, "ingest thread: cannot open the store: %s",
 			hz_error_msg());
@@ -171,5 +175,13 @@ void api_pool_free(struct api_pool *p)
 int api_defer(struct api_req *req, api_done_fn work)
 {
 	req->work_fn = work;
+	req->work_pool = req->srv->pool;
+	return 0;
+}
+
+int api_defer_read(struct api_req *req, api_done_fn work)
+{
+	req->work_fn = work;
+	req->work_pool = req->srv->rpool;
 	return 0;
 }

@@ -535,7 +535,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	else if (req->done_fn)
 		req->done_fn(req);
 	if (!req->queued && req->work_fn) {
-		if (!api_pool_submit(srv->pool, req))
+		if (!api_pool_submit(req->work_pool ? req->work_pool : srv->pool, req))
 			return MHD_YES; /* suspended until the work is done */
 		api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "ShuttingDown",
 				"the server is shutting down; nothing was committed");
@@ -599,6 +599,15 @@ static unsigned ingest_threads(const struct api_config *cfg)
 					 : ncpu > 0 && ncpu < 64 ? (unsigned)ncpu : 2;
 
 	return n > cfg->max_uploads ? cfg->max_uploads : n;
+}
+
+/* The threads for slow reads: one.  While uploads commit, every read of
+ * the statistics recomputes them (a scan of the index); one thread keeps
+ * that to one core, and concurrent readers wait for it instead of each
+ * taking a core from the downloads. */
+static unsigned read_threads(void)
+{
+	return 1;
 }
 
 int api_server_start(struct api_server **out, const struct api_config *cfg)
@@ -683,6 +692,8 @@ int api_server_start(struct api_server **out, const struct api_config *cfg)
 	if (!rc)
 		rc = api_pool_new(&srv->pool, srv, ingest_threads(&srv->cfg));
 	if (!rc)
+		rc = api_pool_new(&srv->rpool, srv, read_threads());
+	if (!rc)
 		rc = maint_start(&srv->maint, srv);
 	if (!rc)
 		rc = api_watch_new(&srv->watch, srv->cfg.header_timeout);
@@ -735,11 +746,13 @@ void api_server_stop(struct api_server *srv)
 	/* ingests in progress end (uncommitted), queued ones are answered;
 	 * MHD must not be stopped with a connection still suspended */
 	api_pool_stop(srv->pool);
+	api_pool_stop(srv->rpool);
 	/* closes the listening socket and every connection; each request's
 	 * completion callback aborts what it had in flight */
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	api_pool_free(srv->pool);
+	api_pool_free(srv->rpool);
 	maint_stop(srv->maint);
 	api_ratelimit_free(srv->rl);
 	api_watch_free(srv->watch);

@@ -489,64 +489,122 @@ static int bad_token(struct api_req *req)
 			       "invalid credentials: unknown or revoked token");
 }
 
+/*
+ * The accounting is recomputed by the first reader after a change (a scan
+ * of the index): the handlers check their arguments on the worker thread
+ * and build the answer on a thread for slow reads (api_defer_read), with
+ * the arguments in req->state.
+ */
+struct stats_args {
+	long long limit;
+	long long id;
+};
+
+static void args_free(struct api_req *req)
+{
+	free(req->state);
+	req->state = NULL;
+}
+
+static struct stats_args *args_new(struct api_req *req)
+{
+	struct stats_args *a = calloc(1, sizeof(*a));
+
+	req->state = a;
+	req->free_fn = args_free;
+	return a;
+}
+
+static void stats_work(struct api_req *req)
+{
+	const struct stats_args *a = req->state;
+	struct who w = { req };
+	json_t *o;
+	int rc = stats_build(&w, req->s, (size_t)a->limit, &o);
+
+	if (rc)
+		api_reply_store_error(req, rc, "NotFound");
+	else
+		api_reply_json(req, MHD_HTTP_OK, o);
+}
+
 int native_stats(struct api_req *req)
 {
-	struct who w = { req };
-	long long limit;
-	json_t *o;
-	int rc;
+	struct stats_args *a;
 
 	if (req->bad_token)
 		return bad_token(req);
-	if (query_int(req, "limit", STATS_LIMIT_DEFAULT, 1, STATS_LIMIT_MAX, &limit))
+	a = args_new(req);
+	if (!a)
+		return api_reply_error(req, 500, "InternalError", "out of memory");
+	if (query_int(req, "limit", STATS_LIMIT_DEFAULT, 1, STATS_LIMIT_MAX, &a->limit))
 		return 0;
-	rc = stats_build(&w, req->s, (size_t)limit, &o);
+	return api_defer_read(req, stats_work);
+}
+
+static void repo_work(struct api_req *req)
+{
+	const struct stats_args *a = req->state;
+	struct who w = { req };
+	json_t *o;
+	int rc = repo_build(&w, req->s, req->repo, (size_t)a->limit, &o);
+
 	if (rc)
-		return api_reply_store_error(req, rc, "NotFound");
-	return api_reply_json(req, MHD_HTTP_OK, o);
+		api_reply_store_error(req, rc, "RepoNotFound");
+	else
+		api_reply_json(req, MHD_HTTP_OK, o);
 }
 
 int stats_repo(struct api_req *req)
 {
-	struct who w = { req };
 	struct store_repo_info info;
-	long long limit;
-	json_t *o;
-	int rc;
+	struct stats_args *a;
 
 	if (api_repo_read(req, req->repo, &info))
 		return 0;
-	if (query_int(req, "limit", COMMITS_LIMIT_DEFAULT, 1, STATS_LIMIT_MAX, &limit))
+	a = args_new(req);
+	if (!a)
+		return api_reply_error(req, 500, "InternalError", "out of memory");
+	if (query_int(req, "limit", COMMITS_LIMIT_DEFAULT, 1, STATS_LIMIT_MAX, &a->limit))
 		return 0;
-	rc = repo_build(&w, req->s, req->repo, (size_t)limit, &o);
-	if (rc)
-		return api_reply_store_error(req, rc, "RepoNotFound");
-	return api_reply_json(req, MHD_HTTP_OK, o);
+	return api_defer_read(req, repo_work);
+}
+
+static void family_work(struct api_req *req)
+{
+	const struct stats_args *a = req->state;
+	struct who w = { req };
+	json_t *o;
+	int rc = family_build(&w, req->s, (int64_t)a->id, &o);
+
+	if (rc == HZ_ENOTFOUND)
+		api_reply_error(req, MHD_HTTP_NOT_FOUND, "FamilyNotFound",
+				"family %lld not found", a->id);
+	else if (rc)
+		api_reply_store_error(req, rc, "FamilyNotFound");
+	else
+		api_reply_json(req, MHD_HTTP_OK, o);
 }
 
 int stats_family(struct api_req *req)
 {
-	struct who w = { req };
-	const char *a = req->arg[0];
+	const char *arg = req->arg[0];
+	struct stats_args *a;
 	char *end = NULL;
 	long long id;
-	json_t *o;
-	int rc;
 
 	if (req->bad_token)
 		return bad_token(req);
 	errno = 0;
-	id = strtoll(a, &end, 10);
+	id = strtoll(arg, &end, 10);
 	if (*end || errno || id < 1)
 		return api_reply_error(req, MHD_HTTP_BAD_REQUEST, "BadRequest",
 				       "a family id is a positive integer");
-	rc = family_build(&w, req->s, (int64_t)id, &o);
-	if (rc == HZ_ENOTFOUND)
-		return api_reply_error(req, MHD_HTTP_NOT_FOUND, "FamilyNotFound",
-				       "family %lld not found", id);
-	if (rc)
-		return api_reply_store_error(req, rc, "FamilyNotFound");
-	return api_reply_json(req, MHD_HTTP_OK, o);
+	a = args_new(req);
+	if (!a)
+		return api_reply_error(req, 500, "InternalError", "out of memory");
+	a->id = id;
+	return api_defer_read(req, family_work);
 }
 
 struct history_ctx {
