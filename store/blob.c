@@ -5,6 +5,7 @@
  */
 #include "store/blob.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -137,6 +138,22 @@ static int record(const char *dir, const char *url)
 	return rc;
 }
 
+/* Whether objects/packs/ holds anything (a store that has written packs). */
+static int has_packs(const char *objects)
+{
+	char *packs = hz_path_join(objects, "packs");
+	DIR *d = packs ? opendir(packs) : NULL;
+	struct dirent *e;
+	int found = 0;
+
+	while (d && !found && (e = readdir(d)))
+		found = e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	free(packs);
+	return found;
+}
+
 int blob_store_open(struct blob_backend **out, const char *dir, int create)
 {
 	char *rec = NULL, *objects = hz_path_join(dir, "objects"), *a = NULL, *b = NULL;
@@ -170,15 +187,20 @@ int blob_store_open(struct blob_backend **out, const char *dir, int create)
 	/* the first `init` (or ingest) with a backend prepares it and records
 	 * it: later commands find it without --blobs */
 	if (create && !rec) {
-		rc = blob_init(*out);
-		if (!rc && url) {
+		if (url) {
 			a = a ? a : location(url, dir);
 			b = b ? b : location(NULL, dir);
 			if (!a || !b)
 				rc = hz_error_set(HZ_ENOMEM, "out of memory");
-			else if (strcmp(a, b))
-				rc = record(dir, url);
+			else if (strcmp(a, b) && has_packs(objects))
+				rc = hz_error_set(HZ_EINVAL, "store '%s' keeps its packs in %s/packs: move "
+						  "them to '%s' first (docs/format.md, \"Blob backends\")",
+						  dir, objects, url);
 		}
+		if (!rc)
+			rc = blob_init(*out);
+		if (!rc && url && strcmp(a, b))
+			rc = record(dir, url);
 	}
 	if (rc) {
 		blob_free(*out);

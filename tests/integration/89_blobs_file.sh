@@ -40,4 +40,8 @@ check "the default location is not recorded" [ ! -e "$S2/blobs.url" ]
 "$HUBZIP" --store "$S2" ingest "$first" "$CORPUS_MINI/$first" >/dev/null 2>&1 || fail "ingest (default)"
 check "default: packs in DIR/objects/packs/XX/NAME.pack" \
 	[ "$(find "$S2/objects/packs" -mindepth 2 -maxdepth 2 -regex '.*/[0-9a-f][0-9a-f]/[0-9a-f]*\.pack' | wc -l)" -ge 1 ]
+# a store with local packs is not switched to another place behind its back
+expect_fail "init --blobs on a store with local packs is refused" "move them" \
+	"$HUBZIP" --store "$S2" --blobs "file://$T/moved" init
+check "and nothing was recorded" [ ! -e "$S2/blobs.url" ]
 done_tests
