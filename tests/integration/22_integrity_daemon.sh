@@ -205,10 +205,15 @@ run_gc() { # POST /api/admin/gc and wait: the status in $T/gc.json
 run_gc
 jqt "the gc ran and deleted the big file" "$T/gc.json" \
 	'.state == "done" and .id == 1 and .last.files_deleted == 1 and .interval == 0'
-# its pack goes now, or, if a scrub held the fsck lock, at the next gc
+# its pack goes now, or, if a scrub held the fsck lock, at a later gc: the
+# first gc counts it as deferred; the next ones find it as an orphan, and
+# while the scrub still runs (slow under ASan) they defer the sweep again
 n=1
-while [ -e "$bpf" ] && [ $n -lt 20 ]; do
-	jqt "a pack left by gc $n waits for the scrub" "$T/gc.json" '.last.packs_deferred == 1'
+if [ -e "$bpf" ]; then
+	jqt "a pack left by gc 1 waits for the scrub" "$T/gc.json" '.last.packs_deferred == 1'
+fi
+while [ -e "$bpf" ] && [ $n -lt 60 ]; do
+	sleep 0.2
 	run_gc
 	n=$((n + 1))
 done
