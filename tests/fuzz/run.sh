@@ -55,18 +55,21 @@ printf '%s\n' "${targets[@]}" | xargs -P "$PAR" -I{} bash -c 'run_one {}'
 
 # the report: executions, coverage (edges) and features at the end, findings
 found=0
-printf '\n%-20s %12s %9s %8s %8s %7s  %s\n' target executions exec/s cov ft corpus findings
+stat() { grep -oE "stat::$1: *[0-9]+" "$2" | grep -oE '[0-9]+$'; }
+printf '\n%-24s %12s %8s %7s %7s %7s %8s  %s\n' target executions exec/s cov ft corpus rss_mb \
+	findings
 for t in "${targets[@]}"; do
 	log=$DIR/logs/$t.log
-	execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$')
-	rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | grep -o '[0-9]*$')
+	execs=$(stat number_of_executed_units "$log")
+	rate=$(stat average_exec_per_sec "$log")
+	rss=$(stat peak_rss_mb "$log")
 	last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
 	cov=$(grep -o 'cov: [0-9]*' <<<"$last" | grep -o '[0-9]*')
 	ft=$(grep -o 'ft: [0-9]*' <<<"$last" | grep -o '[0-9]*')
 	corp=$(grep -o 'corp: [0-9]*' <<<"$last" | grep -o '[0-9]*')
 	arts=$(ls -A "$DIR/artifacts/$t" 2>/dev/null | tr '\n' ' ')
 	[ -n "$arts" ] && found=1
-	printf '%-20s %12s %9s %8s %8s %7s  %s\n' "fuzz_$t" "${execs:-?}" "${rate:-?}" \
-		"${cov:-?}" "${ft:-?}" "${corp:-?}" "${arts:-none}"
+	printf '%-24s %12s %8s %7s %7s %7s %8s  %s\n' "fuzz_$t" "${execs:-?}" "${rate:-?}" \
+		"${cov:-?}" "${ft:-?}" "${corp:-?}" "${rss:-?}" "${arts:-none}"
 done
 exit $found
