@@ -3,7 +3,8 @@
  *
  * A pack is PACK_HDR bytes of header (magic "HZPACK\0\1", the 16-byte pack
  * name, 8 reserved bytes) followed by blocks (delta/delta.h), each found
- * through the index.  Open descriptors are kept in a small LRU cache.
+ * through the index, and read from the blob backend (store/blob.h): the
+ * local one keeps descriptors open, a remote one is read ahead (below).
  */
 #include "store/store_int.h"
 
@@ -34,66 +35,6 @@ void pack_fds_close(struct store *s)
 		free(s->ra[i].buf);
 		memset(&s->ra[i], 0, sizeof(s->ra[i]));
 	}
-	for (int i = 0; i < PACK_FD_CACHE; i++) {
-		if (s->fds[i].fd >= 0)
-			close(s->fds[i].fd);
-		s->fds[i].fd = -1;
-		s->fds[i].pack_id = 0;
-	}
-}
-
-static int pack_name(struct store *s, int64_t pack_id, char *out, size_t n)
-{
-	struct db_stmt *st = NULL;
-	int rc = db_prepare(s, &st, "SELECT name FROM packs WHERE id = ?");
-
-	if (rc)
-		return rc;
-	db_bind_int64(st, 1, pack_id);
-	if (db_step(st) == DB_ROW)
-		snprintf(out, n, "%s", (const char *)db_column_text(st, 0));
-	else
-		rc = hz_error_set(HZ_ECORRUPT, "index names pack %lld, which has no row",
-				  (long long)pack_id);
-	db_finalize(st);
-	return rc;
-}
-
-int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd)
-{
-	struct pack_fd *victim = &s->fds[0];
-	char name[64], *path;
-	int fd, rc;
-
-	for (int i = 0; i < PACK_FD_CACHE; i++) {
-		if (s->fds[i].fd >= 0 && s->fds[i].pack_id == pack_id) {
-			s->fds[i].last_use = ++s->fd_clock;
-			*out_fd = s->fds[i].fd;
-			return 0;
-		}
-		if (s->fds[i].fd < 0 || s->fds[i].last_use < victim->last_use)
-			victim = &s->fds[i];
-	}
-	rc = pack_name(s, pack_id, name, sizeof(name));
-	if (rc)
-		return rc;
-	path = pack_path(s, name);
-	if (!path)
-		return hz_error_set(HZ_ENOMEM, "out of memory");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = hz_error_set_errno(HZ_ECORRUPT, "cannot open pack '%s'", name);
-		free(path);
-		return rc;
-	}
-	free(path);
-	if (victim->fd >= 0)
-		close(victim->fd);
-	victim->fd = fd;
-	victim->pack_id = pack_id;
-	victim->last_use = ++s->fd_clock;
-	*out_fd = fd;
-	return 0;
 }
 
 /* The blob key and size of pack pack_id, as the index names it (names

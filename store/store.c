@@ -57,8 +57,6 @@ int store_open(struct store **out, const char *dir, int create)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return hz_error_set(HZ_ENOMEM, "out of memory");
-	for (int i = 0; i < PACK_FD_CACHE; i++)
-		s->fds[i].fd = -1;
 	for (int i = 0; i < LOCK_COUNT; i++)
 		s->lock_fd[i] = -1;
 	s->dir = hz_strdup(dir);

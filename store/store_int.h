@@ -18,7 +18,6 @@ struct delta_ctx;
 #define PACK_MAGIC "HZPACK\0\1"	/* 8 bytes: name, format version 1 */
 #define PACK_HDR 32		/* magic, 16-byte pack name, 8 reserved */
 #define PACK_TARGET_SIZE (512ull << 20) /* a session starts a new pack past this */
-#define PACK_FD_CACHE 32
 #define PACK_READAHEAD (2u << 20)	/* the largest read-ahead (pack.c) */
 #define PACK_RA_MIN (128u << 10)	/* the first read of a stream */
 #define PACK_RA_WINDOWS 4		/* streams followed at once: a delta and its base, ... */
@@ -29,12 +28,6 @@ struct delta_ctx;
 enum { OBJ_TENSOR = 1, OBJ_BYTES = 2 };
 enum { SEG_TENSOR = 1, SEG_HEADER = 2, SEG_GAP = 3, SEG_FILE = 4 };
 enum { FILE_OPAQUE = 0, FILE_SAFETENSORS = 1 };
-
-struct pack_fd {
-	int64_t pack_id;
-	int fd;
-	uint64_t last_use;
-};
 
 struct store {
 	char *dir;
@@ -55,8 +48,6 @@ struct store {
 	struct db *db;		/* the index (index.h) */
 	int schema_version;
 	struct delta_ctx *dctx;
-	struct pack_fd fds[PACK_FD_CACHE];
-	uint64_t fd_clock;
 	uint8_t *blk_buf;	/* one encoded block */
 	uint8_t *raw_buf;	/* one decoded block */
 	uint8_t *base_buf;	/* the decoded base of a delta block */
@@ -74,7 +65,6 @@ int migrate_apply(struct store *s);
 
 /* pack.c: reading blocks from packs */
 char *pack_path(struct store *s, const char *name);
-int pack_fd_get(struct store *s, int64_t pack_id, int *out_fd);
 /* Drops cached pack handles (the blob backend's too) and the read-ahead. */
 void pack_fds_close(struct store *s);
 /* gc_blob.c: gc_pack_remove deletes pack name from the blob backend: 1
