@@ -58,6 +58,8 @@ stop_all() {
 	PIDS=()
 }
 trap 'stop_all; stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+# a command that fails outside a check ends the test (set -e): say where
+trap 'echo "$(basename "$0"): aborted: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
 # ---- --check-config, and the precedence of file, environment and flags
 cc() { env -u HUBZIP_CONFIG "$@"; }
@@ -217,7 +219,8 @@ check "hubzip.conf.example passes --check-config ($(head -c 200 "$T/err"))" [ $R
 # as deployed: the example with HUBZIP_STORE and a free port from the environment
 mkdir -p "$T/node"
 (cd "$T/node" && env -u HUBZIP_CONFIG HUBZIP_STORE="$T/node/store" "$HUBZIP" init >/dev/null)
-(cd "$T/node" && env -u HUBZIP_CONFIG HUBZIP_STORE="$T/node/store" HUBZIP_LISTEN=127.0.0.1:0 \
+# (exec: the PID stopped at the end is the daemon's, not a subshell's)
+(cd "$T/node" && exec env -u HUBZIP_CONFIG HUBZIP_STORE="$T/node/store" HUBZIP_LISTEN=127.0.0.1:0 \
 	"$HUBZIP" serve --config "$D/hubzip.conf.example" >"$T/out.ex" 2>"$T/log.ex") &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q '^hubzip: serving' "$T/out.ex" 2>/dev/null && break; sleep 0.1; done
