@@ -133,7 +133,8 @@ check "and not the token" bash -c "! sqlite3 '$STORE/hubzip.db' .dump | grep -qF
 check "no token is in the store's files" bash -c "! grep -rqF -e '$OTHER' -e '$ADMIN' -e '$READER' '$STORE'"
 req GET "$U/api/whoami-v2" -H "Authorization: Bearer ${OTHER:0:36}"
 expect "a token one character short" 401 Unauthorized
-req GET "$U/api/whoami-v2" -H "Authorization: Bearer ${OTHER:0:36}x"
+last=x; [ "${OTHER:36:1}" = x ] && last=y   # really a different character
+req GET "$U/api/whoami-v2" -H "Authorization: Bearer ${OTHER:0:36}$last"
 expect "a token with one character changed" 401 Unauthorized
 req GET "$U/api/whoami-v2" -H "Authorization: Bearer $OTHER"
 expect "the token" 200
