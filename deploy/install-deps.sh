@@ -7,14 +7,15 @@
 #                            and chromium, run headless by the dashboard test, and postgresql (initdb, pg_ctl)
 #                            for the PostgreSQL index test, which runs its own cluster in a temporary directory;
 #                            systemd (systemd-analyze, systemd-sysusers) and strace for the deployment test
-#   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time)
+#   install-deps.sh --bench  and what `make bench` needs (zstd CLI, time; postgresql for the S3 + PostgreSQL
+#                            rows of tests/bench/s3.py, which runs its own cluster)
 #   install-deps.sh --swift  and OpenStack Swift with memcached, for `make test-swift` (the S3 test
 #                            against Swift's s3api; tests/swift/run.sh starts its own servers)
 set -eu
 
 BUILD="gcc make pkg-config libzstd-dev libjansson-dev libxxhash-dev libsqlite3-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev"
 TEST="libcmocka-dev clang libclang-rt-14-dev sqlite3 postgresql python3 python3-numpy ca-certificates curl jq git git-lfs prometheus chromium systemd strace"
-BENCH="zstd xdelta3 time python3 python3-numpy"
+BENCH="zstd xdelta3 time python3 python3-numpy postgresql"
 SWIFT="swift swift-proxy swift-account swift-container swift-object memcached python3 curl jq"
 
 want=$BUILD
