@@ -7,18 +7,11 @@
 # message, when node or the npm registry is not reachable.
 . "$(dirname "$0")/lib.sh"
 need_corpus
-JS_VERSION=2.17.5
-NPM_DIR=$ROOT/build/npm
-MOD=$NPM_DIR/node_modules/@huggingface/hub
+. "$(dirname "$0")/hub_js.sh"
+MOD=$HUB_JS_MOD
 
 skip() { echo "$(basename "$0"): SKIPPED: $*"; exit 0; }
-command -v node >/dev/null || skip "node is not installed"
-if [ "$(jq -r .version "$MOD/package.json" 2>/dev/null)" != "$JS_VERSION" ]; then
-	command -v npm >/dev/null || skip "npm is not installed"
-	timeout 300 npm install --no-audit --no-fund --prefix "$NPM_DIR" \
-		"@huggingface/hub@$JS_VERSION" >"$T/npm.log" 2>&1 ||
-		skip "npm install @huggingface/hub@$JS_VERSION failed (registry unreachable?): $(tail -3 "$T/npm.log")"
-fi
+hub_js_install || skip "$HUB_JS_WHY"
 
 MAX_UPLOAD=256M
 . "$(dirname "$0")/daemon.sh"
