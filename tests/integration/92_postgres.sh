@@ -2,12 +2,21 @@
 # A PostgreSQL index (issue 7): a private cluster made with initdb under the
 # test's temporary directory, on a random port.
 #  1. the round-trip and families tests (10_, 40_) against it;
-#  2. two daemons on different ports sharing one database and one store
-#     directory, uploading overlapping files at the same time (the same
-#     bytes to different repos, different files to one branch from both):
-#     every upload lands (no lost update: the branch holds every file),
-#     every file reads back byte-exactly through either daemon, no object
-#     or file is indexed twice, fsck finds nothing.
+#  2. two daemons on different ports sharing one database, one store
+#     directory and, when s3rver can run (see s3.sh), one bucket:
+#     a. curl PUTs of the native API, all at once (the same bytes to two
+#        repos, every file to one branch, half through each daemon): every
+#        upload lands (no lost update: one revision per upload);
+#     b. the npm @huggingface/hub client (hub_js.sh; skipped with a message
+#        when it cannot be installed), four node processes at once: the
+#        same models to two repos through the two daemons, and one commit
+#        per model to one branch from both; then a parentCommit race on
+#        that branch, one commit through each daemon (one lands, the other
+#        is refused with 409 and lands when sent again on the new head);
+#        every file downloaded with downloadFile through both daemons and
+#        compared by SHA-256 (js/hub_concurrent.mjs);
+#     then no object or file is indexed twice, one bucket object per pack,
+#     fsck finds nothing, and gc keeps every file restorable byte-exactly.
 . "$(dirname "$0")/lib.sh"
 need_corpus
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -196,6 +205,75 @@ for repo in up/a up/b up/all; do
 	done
 done
 check "every file reads back byte-exactly through either daemon" [ "$bad" -eq 0 ]
+# the same through the npm @huggingface/hub client (the hub protocol:
+# preupload, LFS batch and PUT, NDJSON commit), four node processes started
+# at once: the same models to js/a through a and to js/b through b, and one
+# commit per model to js/all from both, each its own half of the files;
+# then a parentCommit race on js/all, one commit through each daemon; then
+# every file downloaded through both daemons and compared by SHA-256
+. "$HERE/hub_js.sh"
+JSREPOS=()
+if hub_js_install; then
+	JS=$HERE/js/hub_concurrent.mjs
+	export HF_TOKEN=$TOKEN
+	: >"$T/l.same"
+	: >"$T/l.a"
+	: >"$T/l.b"
+	i=0
+	for r in "${REPOS[@]}"; do
+		for f in "${FILES[@]}"; do
+			case $f in "$r"/*) ;; *) continue ;; esac
+			echo "$f" >>"$T/l.same"
+			if [ $((i % 2)) -eq 0 ]; then echo "$f" >>"$T/l.a"; else echo "$f" >>"$T/l.b"; fi
+			i=$((i + 1))
+		done
+		echo | tee -a "$T/l.same" "$T/l.a" >>"$T/l.b"
+	done
+	JW=()
+	jsup() { # daemon repo list
+		node "$JS" upload "$HUB_JS_MOD" "${URLS[$1]}" "$2" "$CORPUS_MINI" "$T/$3" >"$T/js.$1.${2/\//_}" 2>&1 &
+		JW+=("$!:$1:$2")
+	}
+	jswait() { # every process in JW: what it does
+		local v pid d repo
+		for v in "${JW[@]}"; do
+			IFS=: read -r pid d repo <<<"$v"
+			if wait "$pid"; then ok; else fail "$1 $repo via $d: $(tail -n 20 "$T/js.$d.${repo/\//_}")"; fi
+		done
+		JW=()
+	}
+	jsup a js/a l.same
+	jsup b js/b l.same
+	jsup a js/all l.a
+	jsup b js/all l.b
+	jswait "JS upload to"
+	# the race: two new files (a fourth model's) on the head of js/all
+	mapfile -t RACE < <(cd "$CORPUS_MINI" && find "$(corpus_repos | sed -n 4p)" -type f ! -path '*/.git/*' | sort | head -n 2)
+	if node "$JS" race "$HUB_JS_MOD" "${URLS[a]}" "${URLS[b]}" js/all "$CORPUS_MINI" "${RACE[@]}" >"$T/js.race" 2>&1; then
+		ok
+	else
+		fail "JS parentCommit race: $(tail -n 20 "$T/js.race")"
+	fi
+	cp "$T/l.b" "$T/l.all"
+	cat "$T/l.a" >>"$T/l.all"
+	printf '%s\n' "${RACE[@]}" >>"$T/l.all"
+	for d in a b; do
+		for rl in js/a:l.same js/b:l.same js/all:l.all; do
+			repo=${rl%%:*}
+			node "$JS" verify "$HUB_JS_MOD" "${URLS[$d]}" "$repo" "$CORPUS_MINI" "$T/${rl#*:}" \
+				>"$T/js.$d.${repo/\//_}" 2>&1 &
+			JW+=("$!:$d:$repo")
+		done
+	done
+	jswait "JS downloads of"
+	paragraphs() { awk 'BEGIN { RS = "" } END { print NR }' "$1"; }
+	check "one revision per JS commit on js/all" \
+		[ "$(psql -d shared -c "SELECT count(*) FROM revisions v JOIN repos r ON r.id = v.repo_id WHERE r.name = 'js/all'")" -eq \
+		  $(($(paragraphs "$T/l.a") + $(paragraphs "$T/l.b") + 2)) ]
+	JSREPOS=(js/all)
+else
+	echo "92_postgres.sh: SKIPPED the @huggingface/hub client part: $HUB_JS_WHY" >&2
+fi
 check "no object indexed twice" \
 	[ "$(psql -d shared -c 'SELECT count(*) - count(DISTINCT sha256) FROM objects')" -eq 0 ]
 check "no file indexed twice" \
@@ -220,6 +298,15 @@ check "restore after gc" "$HUBZIP" --store "$STORE" --index "$IDX" restore up/al
 bad=0
 for f in "${FILES[@]}"; do cmp -s "$T/out/$f" "$CORPUS_MINI/$f" || bad=$((bad + 1)); done
 check "restored byte-exactly after gc" [ "$bad" -eq 0 ]
+for repo in "${JSREPOS[@]}"; do # what the JS client sent, too
+	rm -rf "$T/out"
+	check "restore $repo after gc" "$HUBZIP" --store "$STORE" --index "$IDX" restore "$repo" "$T/out"
+	bad=0
+	while IFS= read -r f; do
+		[ -z "$f" ] || cmp -s "$T/out/$f" "$CORPUS_MINI/$f" || bad=$((bad + 1))
+	done <"$T/l.all"
+	check "$repo restored byte-exactly after gc" [ "$bad" -eq 0 ]
+done
 check "fsck clean after gc" "$HUBZIP" --store "$STORE" --index "$IDX" fsck >/dev/null 2>&1
 
 # a schema newer than the binary is refused, as on SQLite
