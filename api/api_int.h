@@ -26,6 +26,7 @@ struct api_server {
 	size_t nstores, cap;
 	atomic_uint uploads;
 	atomic_int stopping;
+	atomic_int resumed_open;	/* resumed by a pool, reply not yet sent */
 	atomic_int draining;		/* api_server_drain: refuse new requests */
 	struct metrics *metrics;	/* api/metrics_int.h */
 	struct api_pool *pool;		/* the ingest threads (api/pool.c) */
@@ -88,6 +89,7 @@ struct api_req {
 	uint64_t body_total;		/* bytes received */
 	int in_body;			/* inside body_fn: replies are deferred */
 	int upload_slot;		/* counts against max_uploads */
+	int resumed;			/* counted in srv->resumed_open */
 
 	/* work handed to an ingest thread (api/pool.c): done_fn calls
 	 * api_defer; the connection is suspended meanwhile */

@@ -67,6 +67,8 @@ static void run_one(struct api_pool *p, struct api_req *req, struct store **s, i
 	}
 	req->s = theirs;
 	req->in_pool = 0;
+	req->resumed = 1; /* api_server_stop waits for its reply to go out */
+	atomic_fetch_add(&req->srv->resumed_open, 1);
 	/* the last touch: the worker thread owns the request from here */
 	MHD_resume_connection(req->conn);
 }

@@ -571,6 +571,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	api_watch_busy(conn, 0); /* the next request's deadline starts */
 	if (!req)
 		return;
+	if (req->resumed)
+		atomic_fetch_sub(&req->srv->resumed_open, 1);
 	if (!req->queued && !req->status)
 		req->status = 499; /* closed before a reply, as nginx logs it */
 	log_access(req, toe);
@@ -747,6 +749,11 @@ void api_server_stop(struct api_server *srv)
 	 * MHD must not be stopped with a connection still suspended */
 	api_pool_stop(srv->pool);
 	api_pool_stop(srv->rpool);
+	/* the connections the pools resumed (their 503 ShuttingDown or their
+	 * result) are answered by MHD's threads: let the replies go out, for
+	 * at most 3 s, before MHD_stop_daemon closes every connection */
+	for (int i = 0; srv->mhd && i < 300 && atomic_load(&srv->resumed_open) > 0; i++)
+		usleep(10000);
 	/* closes the listening socket and every connection; each request's
 	 * completion callback aborts what it had in flight */
 	if (srv->mhd)
